@@ -1,0 +1,64 @@
+# The two commands: `make run` serves Dockyard on the embedded default,
+# `make test` installs what the tests need and runs them. Each installs what
+# it needs itself (a virtualenv in .venv; Debian packages when run as root).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the tests drive for real: the reference registry as upstream,
+# real clients, PostgreSQL, a browser.
+TEST_PACKAGES := docker-registry skopeo podman containerd uidmap
+RUN_STAMP := $(VENV)/.run-installed
+TEST_STAMP := $(VENV)/.test-installed
+
+.PHONY: run test test-fast bench lint format migrations clean system-run system-test
+
+run: $(RUN_STAMP)
+	$(BIN)/dockyard serve
+
+test: $(TEST_STAMP) system-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+test-fast: $(TEST_STAMP)
+	$(BIN)/pytest tests/unit tests/functional
+
+bench: $(TEST_STAMP) system-test
+	$(BIN)/pytest tests/bench -s -p no:randomly -o addopts="" -o testpaths=tests/bench
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(TEST_STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Write a new migration after changing models.
+migrations: $(RUN_STAMP)
+	$(BIN)/tortoise -c app.db.TORTOISE_ORM makemigrations
+
+system-run:
+	@if ! $(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip; \
+		else echo "python3-venv is missing: apt-get install python3-venv"; exit 1; fi; fi
+
+system-test:
+	@missing=""; for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else echo "missing Debian packages:$$missing (tests that need them are skipped)"; fi; fi
+
+$(RUN_STAMP): pyproject.toml | system-run
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml $(RUN_STAMP)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

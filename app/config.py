@@ -1,0 +1,267 @@
+"""Settings: the one place that reads the environment.
+
+Every knob is a field of `Settings`, read from `DOCKYARD_<NAME>` environment
+variables or from the optional TOML file named by `DOCKYARD_CONFIG` (keys are
+the field names in lower case). The environment wins over the file. Invalid
+values raise `ConfigError` with a message that names the setting; the CLI
+prints that one line and exits.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import secrets
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+SECRET_KEY_FILE = "secret_key"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class ConfigError(Exception):
+    """A setting has an invalid value; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./data")
+    host: str = "127.0.0.1"
+    port: int = 5000
+    external_url: str = ""  # default: http://<host>:<port>
+    database_url: str = ""  # default: SQLite in the data folder
+    secret_key: str = ""  # default: generated into <data_dir>/secret_key
+    upstream_url: str = "https://registry-1.docker.io"
+    registry_token_expire_minutes: int = 15
+    log_level: str = "info"
+    workers: int = 1
+    auto_migrate: bool = True
+    trusted_proxies: tuple[str, ...] = ()
+    upstream_connect_timeout: float = 5.0
+    upstream_read_timeout: float = 30.0
+    manifest_max_bytes: int = 4 * MIB
+    blob_max_bytes: int = 10 * GIB
+    cleanup_interval_seconds: int = 300
+    metrics_token: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+    @property
+    def registry_host(self) -> str:
+        """`host[:port]` as users type it in `docker pull` (lower case)."""
+        return urlsplit(self.external_url).netloc.lower()
+
+    def __repr__(self) -> str:  # never print the secret key
+        return f"Settings(data_dir={self.data_dir!s}, external_url={self.external_url})"
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
+def _parse_non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be zero or more")
+    return number
+
+
+def _parse_positive_float(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise ValueError("must be a positive number")
+    return number
+
+
+def _parse_port(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= 65535:
+        raise ValueError("must be between 0 and 65535")
+    return number
+
+
+def _parse_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    return value.strip().rstrip("/")
+
+
+def _parse_database_url(value: str) -> str:
+    if not value.startswith(("sqlite://", "postgres://", "postgresql://", "asyncpg://")):
+        raise ValueError("must start with sqlite:// or postgres://")
+    return value
+
+
+def _parse_log_level(value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return lowered
+
+
+def _parse_proxies(value: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in value.split(",") if item.strip())
+    for item in items:
+        ipaddress.ip_network(item, strict=False)
+    return items
+
+
+def _parse_secret(value: str) -> str:
+    if len(value) < 32:
+        raise ValueError("must be at least 32 characters")
+    return value
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "data_dir": lambda value: Path(value).expanduser(),
+    "host": str,
+    "port": _parse_port,
+    "external_url": _parse_url,
+    "database_url": _parse_database_url,
+    "secret_key": _parse_secret,
+    "upstream_url": _parse_url,
+    "registry_token_expire_minutes": _parse_positive_int,
+    "log_level": _parse_log_level,
+    "workers": _parse_positive_int,
+    "auto_migrate": _parse_bool,
+    "trusted_proxies": _parse_proxies,
+    "upstream_connect_timeout": _parse_positive_float,
+    "upstream_read_timeout": _parse_positive_float,
+    "manifest_max_bytes": _parse_positive_int,
+    "blob_max_bytes": _parse_positive_int,
+    "cleanup_interval_seconds": _parse_positive_int,
+    "metrics_token": str,
+}
+
+
+def _read_config_file(path: str) -> dict[str, str]:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(f"DOCKYARD_CONFIG: cannot read {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"DOCKYARD_CONFIG: {path} is not valid TOML: {error}") from None
+    values: dict[str, str] = {}
+    for key, value in data.items():
+        if key not in _PARSERS:
+            raise ConfigError(f"DOCKYARD_CONFIG: unknown setting {key!r} in {path}")
+        if isinstance(value, list):
+            value = ",".join(str(item) for item in value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        values[key] = str(value)
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read the settings; keyword overrides (tests) win over everything."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, str] = {}
+    if config_path := environ.get("DOCKYARD_CONFIG"):
+        raw.update(_read_config_file(config_path))
+    for name in _PARSERS:
+        env_name = f"DOCKYARD_{name.upper()}"
+        if env_name in environ and environ[env_name] != "":
+            raw[name] = environ[env_name]
+
+    values: dict[str, Any] = {}
+    for name, text in raw.items():
+        try:
+            values[name] = _PARSERS[name](text)
+        except ValueError as error:
+            reason = str(error) if "invalid literal" not in str(error) else "not a number"
+            raise ConfigError(
+                f"DOCKYARD_{name.upper()}: invalid value {text!r}: {reason}"
+            ) from None
+    values.update(overrides)
+    known = {item.name for item in fields(Settings)}
+    settings = Settings(**{key: value for key, value in values.items() if key in known})
+    return _complete(settings)
+
+
+def _complete(settings: Settings) -> Settings:
+    """Fill the defaults that depend on other settings."""
+    data_dir = settings.data_dir.resolve()
+    external_url = settings.external_url or _default_external_url(settings.host, settings.port)
+    database_url = settings.database_url or f"sqlite://{data_dir / 'dockyard.sqlite3'}"
+    return _replace(
+        settings, data_dir=data_dir, external_url=external_url, database_url=database_url
+    )
+
+
+def _default_external_url(host: str, port: int) -> str:
+    shown = "localhost" if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def _replace(settings: Settings, **changes: Any) -> Settings:
+    current = {item.name: getattr(settings, item.name) for item in fields(Settings)}
+    current.update(changes)
+    return Settings(**current)
+
+
+def prepare_data_dir(settings: Settings) -> Settings:
+    """Create the data folder and make sure a secret key exists.
+
+    When no key is configured, one is generated on first start and kept in
+    `<data_dir>/secret_key` with mode 0600, so restarts keep sessions and
+    tokens valid.
+    """
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"DOCKYARD_DATA_DIR: cannot create {settings.data_dir}: {error.strerror}"
+        ) from None
+    if settings.secret_key:
+        return settings
+    key_file = settings.data_dir / SECRET_KEY_FILE
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = key_file.read_text().strip()
+        if len(secret) < 32:
+            raise ConfigError(f"DOCKYARD_SECRET_KEY: {key_file} is damaged (too short)") from None
+        return _replace(settings, secret_key=secret)
+    except OSError as error:
+        raise ConfigError(f"DOCKYARD_DATA_DIR: cannot write {key_file}: {error.strerror}") from None
+    secret = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return _replace(settings, secret_key=secret)
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    # Tortoise logs every connection open/close at INFO; keep our log readable.
+    logging.getLogger("tortoise").setLevel(max(logging.WARNING, logging.getLogger().level))

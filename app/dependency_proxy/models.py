@@ -1,0 +1,100 @@
+"""What each group's cache holds.
+
+Bytes of blobs live in the content-addressed `BlobStore`; these rows say which
+group holds which manifest or blob, so sharing bytes never leaks one group's
+images to another. Manifests are small (capped) and kept in the row itself.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class CacheStatus(IntEnum):
+    """GitLab's TtlExpirable statuses."""
+
+    DEFAULT = 0
+    PENDING_DESTRUCTION = 1
+    PROCESSING = 2
+    ERROR = 3
+
+
+class GroupSetting(Model):
+    id = fields.IntField(primary_key=True)
+    group: fields.OneToOneRelation = fields.OneToOneField(
+        "models.Group", related_name="dependency_proxy_setting", on_delete=fields.CASCADE
+    )
+    enabled = fields.BooleanField(default=True)
+    # Docker Hub credentials, AES-GCM encrypted with a key derived from the
+    # instance secret; both or neither.
+    identity_encrypted = fields.TextField(null=True)
+    secret_encrypted = fields.TextField(null=True)
+    # Seconds during which a cached tag is served without a revalidating HEAD.
+    revalidation_interval = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "dependency_proxy_group_settings"
+
+
+class ImageTtlGroupPolicy(Model):
+    id = fields.IntField(primary_key=True)
+    group: fields.OneToOneRelation = fields.OneToOneField(
+        "models.Group", related_name="dependency_proxy_image_ttl_policy", on_delete=fields.CASCADE
+    )
+    enabled = fields.BooleanField(default=False)
+    ttl = fields.IntField(default=90)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "dependency_proxy_image_ttl_group_policies"
+
+
+class Manifest(Model):
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Group", related_name="dependency_proxy_manifests", on_delete=fields.CASCADE
+    )
+    # GitLab's naming: `<image>:<tag>.json`, or `<image>:sha256:<hex>.json` for digest pulls.
+    file_name = fields.CharField(max_length=1024)
+    image_name = fields.CharField(max_length=512)
+    reference = fields.CharField(max_length=255)
+    digest = fields.CharField(max_length=100)
+    content_type = fields.CharField(max_length=255)
+    size = fields.BigIntField()
+    content = fields.BinaryField()
+    status = fields.IntEnumField(CacheStatus, default=CacheStatus.DEFAULT)
+    read_at = fields.DatetimeField()
+    checked_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "dependency_proxy_manifests"
+        indexes = (("group", "file_name", "status"), ("group", "status", "read_at", "id"))
+
+
+class Blob(Model):
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Group", related_name="dependency_proxy_blobs", on_delete=fields.CASCADE
+    )
+    digest = fields.CharField(max_length=100)
+    size = fields.BigIntField()
+    status = fields.IntEnumField(CacheStatus, default=CacheStatus.DEFAULT)
+    read_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "dependency_proxy_blobs"
+        indexes = (("group", "digest", "status"), ("group", "status", "read_at", "id"), ("digest",))
+
+    @property
+    def file_name(self) -> str:
+        return self.digest.split(":", 1)[-1] + ".gz"

@@ -1,0 +1,17 @@
+"""Instance-wide settings that admins change at run time (one row)."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class InstanceSetting(Model):
+    id = fields.IntField(primary_key=True)
+    dependency_proxy_enabled = fields.BooleanField(default=True)
+    # None: use the configured DOCKYARD_REGISTRY_TOKEN_EXPIRE_MINUTES.
+    registry_token_expire_minutes = fields.IntField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "instance_settings"

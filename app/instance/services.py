@@ -1,0 +1,90 @@
+"""Instance-wide settings (admin only) and the first start."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.accounts import services as accounts
+from app.accounts.models import User
+from app.accounts.principal import Principal
+from app.config import Settings
+from app.errors import InvalidInput, PermissionDenied
+from app.instance.models import InstanceSetting
+
+INITIAL_ROOT_PASSWORD_FILE = "initial_root_password"
+
+
+@dataclass(frozen=True)
+class InstanceSettings:
+    dependency_proxy_enabled: bool
+    registry_token_expire_minutes: int
+
+
+async def _row() -> InstanceSetting:
+    row = await InstanceSetting.filter(id=1).first()
+    if row is None:
+        row, _ = await InstanceSetting.get_or_create(id=1)
+    return row
+
+
+async def get_instance_settings(settings: Settings) -> InstanceSettings:
+    row = await _row()
+    return InstanceSettings(
+        dependency_proxy_enabled=row.dependency_proxy_enabled,
+        registry_token_expire_minutes=row.registry_token_expire_minutes
+        or settings.registry_token_expire_minutes,
+    )
+
+
+async def update_instance_settings(
+    principal: Principal,
+    settings: Settings,
+    *,
+    dependency_proxy_enabled: bool | None = None,
+    registry_token_expire_minutes: int | None = None,
+) -> InstanceSettings:
+    if not principal.is_admin or not principal.has_scope("api"):
+        raise PermissionDenied("only administrators may change instance settings")
+    row = await _row()
+    if dependency_proxy_enabled is not None:
+        row.dependency_proxy_enabled = dependency_proxy_enabled
+    if registry_token_expire_minutes is not None:
+        if not 1 <= registry_token_expire_minutes <= 24 * 60:
+            raise InvalidInput("token lifetime must be between 1 and 1440 minutes")
+        row.registry_token_expire_minutes = registry_token_expire_minutes
+    await row.save()
+    return await get_instance_settings(settings)
+
+
+@dataclass(frozen=True)
+class FirstStart:
+    root: User
+    password: str
+    password_file: Path
+
+
+async def ensure_root_user(settings: Settings) -> FirstStart | None:
+    """On the very first start (no users at all), create the admin `root`.
+
+    Its random password goes to `<data dir>/initial_root_password` (mode 0600),
+    as GitLab does. Later starts find users and leave everything alone.
+    """
+    if await User.exists():
+        return None
+    password = secrets.token_urlsafe(18)
+    root = await accounts.create_user(
+        "root", "root@localhost.invalid", password, name="Administrator", is_admin=True
+    )
+    password_file = settings.data_dir / INITIAL_ROOT_PASSWORD_FILE
+    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(
+            "# The password of the administrator 'root', created on first start.\n"
+            "# Sign in and change it, then delete this file.\n"
+            f"Password: {password}\n"
+        )
+    os.chmod(password_file, 0o600)
+    return FirstStart(root=root, password=password, password_file=password_file)
