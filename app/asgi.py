@@ -1,23 +1,34 @@
-"""The composition root: one Starlette application with every surface mounted."""
+"""The composition root: one Starlette application with every surface mounted.
+
+This is the only module that imports the surfaces (`registry`, `web`,
+`app.gql`); they never import one another.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from app import db, health
 from app.config import Settings, load_settings, prepare_data_dir
+from app.dependency_proxy.cleanup import run_cleanup_forever
 from app.logging import AccessLogMiddleware
+from app.runtime import Runtime
 
 log = logging.getLogger("dockyard")
+
+SESSION_COOKIE = "_dockyard_session"
+SESSION_MAX_AGE = 7 * 24 * 3600
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -28,8 +39,16 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     # Log the traceback for operators; the client never sees it.
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"error": "internal server error"}, status_code=500)
+
+
+def _routes(settings: Settings) -> list[BaseRoute]:
+    from app.gql.routes import routes as graphql_routes
+    from registry.routes import routes as registry_routes
+    from web.routes import routes as web_routes
+
+    return [*health.routes, *registry_routes, *graphql_routes, *web_routes]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -38,16 +57,30 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.init_db(settings)
+        runtime = Runtime.build(settings)
+        app.state.runtime = runtime
         try:
+            await runtime.start()
+            runtime.background(run_cleanup_forever(runtime), "cache cleanup")
             yield
         finally:
+            await runtime.close()
             await db.close_db()
 
-    routes: list[BaseRoute] = [*health.routes]
     app = Starlette(
-        routes=routes,
+        routes=_routes(settings),
         lifespan=lifespan,
-        middleware=[Middleware(AccessLogMiddleware)],
+        middleware=[
+            Middleware(AccessLogMiddleware),
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.secret_key,
+                session_cookie=SESSION_COOKIE,
+                max_age=SESSION_MAX_AGE,
+                same_site="lax",
+                https_only=urlsplit(settings.external_url).scheme == "https",
+            ),
+        ],
         exception_handlers={404: _not_found, 405: _not_found, 500: _server_error},
     )
     app.state.settings = settings

@@ -61,6 +61,22 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='GroupCacheStatistic',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('group', fields.OneToOneField('models.Group', source_field='group_id', db_constraint=True, to_field='id', related_name='dependency_proxy_statistic', on_delete=OnDelete.CASCADE)),
+                ('manifest_hits', fields.BigIntField(default=0)),
+                ('manifest_misses', fields.BigIntField(default=0)),
+                ('blob_hits', fields.BigIntField(default=0)),
+                ('blob_misses', fields.BigIntField(default=0)),
+                ('bytes_from_cache', fields.BigIntField(default=0)),
+                ('bytes_from_upstream', fields.BigIntField(default=0)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'dependency_proxy_group_statistics', 'app': 'models', 'pk_attr': 'id', 'table_description': "Dockyard's own counters per group (GitLab has none): hits, misses, bytes."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='GroupSetting',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),

@@ -21,6 +21,8 @@ from app import clock, db
 from app.asgi import create_app
 from app.config import Settings, load_settings, prepare_data_dir
 
+pytest_plugins = ["tests.support.fixtures"]
+
 TEST_SECRET = "test-secret-key-" + "x" * 40
 
 

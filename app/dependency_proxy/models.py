@@ -98,3 +98,27 @@ class Blob(Model):
     @property
     def file_name(self) -> str:
         return self.digest.split(":", 1)[-1] + ".gz"
+
+
+class GroupCacheStatistic(Model):
+    """Dockyard's own counters per group (GitLab has none): hits, misses, bytes.
+
+    Incremented in batches by `statistics.CacheStatistics.flush`, never on
+    every request, and with relative updates so several instances can share
+    one row.
+    """
+
+    id = fields.IntField(primary_key=True)
+    group: fields.OneToOneRelation = fields.OneToOneField(
+        "models.Group", related_name="dependency_proxy_statistic", on_delete=fields.CASCADE
+    )
+    manifest_hits = fields.BigIntField(default=0)
+    manifest_misses = fields.BigIntField(default=0)
+    blob_hits = fields.BigIntField(default=0)
+    blob_misses = fields.BigIntField(default=0)
+    bytes_from_cache = fields.BigIntField(default=0)
+    bytes_from_upstream = fields.BigIntField(default=0)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "dependency_proxy_group_statistics"

@@ -1,0 +1,515 @@
+"""Download-once: one upstream fetch per blob digest, however many clients ask.
+
+How a blob miss goes (DESIGN §4 "A blob miss"):
+
+1. `BlobDownloads.open` serves a committed blob straight from the store.
+2. Otherwise a `DownloadCoordinator` elects one leader per digest. The leader
+   runs the download in a detached task that no client owns, so a client that
+   disconnects never cancels what the cache or other clients still want. It
+   hashes while spooling; on a sha256 match it fsyncs, renames the spool into
+   the store and awaits `on_commit(size)` (where the caller records its row).
+3. Every client, the one that triggered the download included, gets a
+   `BlobReader` that tails the spool as it grows. Readers hold back the last
+   `chunk_size` bytes until the digest is verified, so a failed download
+   reaches a client as a truncated body (`DownloadFailed` mid-iteration),
+   never as a complete wrong blob.
+
+The seam for scale-out is `DownloadCoordinator` (`lead`, `follow`,
+`in_flight`, `remove_stale`). `SpoolFileCoordinator` serves the processes of
+one machine: the leader creates `spool/<hex>.part` exclusively and holds an
+exclusive `flock` on it for the whole download (the lock is the liveness
+signal: if it can be taken, the leader is gone), plus a `<hex>.meta` sidecar
+with the announced size; followers poll the file and learn the outcome from
+the lock and the rename. A cross-machine coordinator (a PostgreSQL advisory
+lock or lease row, followers streaming the object once committed) implements
+the same interface; `BlobDownloads` keeps the in-process part (one task, many
+readers woken by an event, no polling) either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Protocol
+
+from anyio import to_thread
+
+from app.dependency_proxy.errors import DigestMismatch, DownloadFailed, TooLarge
+from app.dependency_proxy.storage import (
+    CHUNK_SIZE,
+    LocalBlobStore,
+    create_locked,
+    digest_hex,
+    is_locked,
+    lock_is_held,
+    remove_if_unlocked,
+    same_file,
+    write_and_hash,
+)
+
+logger = logging.getLogger(__name__)
+
+# A follower gives up after this many rounds of "the leader vanished, look again".
+_ATTEMPTS = 5
+
+
+class UpstreamBlob(Protocol):
+    """An open upstream blob response (see `upstream.UpstreamClient`)."""
+
+    size: int | None  # from Content-Length
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+StartDownload = Callable[[], Awaitable[UpstreamBlob]]
+OnCommit = Callable[[int], Awaitable[None]]
+
+
+class _Progress(Protocol):
+    async def wait_beyond(self, offset: int) -> tuple[int, bool]:
+        """Wait until bytes past `offset` may be sent: (deliverable end, whether final)."""
+        ...
+
+
+def _deliverable(written: int, size: int | None, holdback: int) -> int:
+    """How much of an unverified spool may be sent: never its last `holdback` bytes."""
+    if size is None:
+        return max(0, written - holdback)
+    return min(written, max(0, size - holdback))
+
+
+class BlobReader:
+    """The bytes of one blob for one client, read from a file in large chunks.
+
+    `size` is the announced length (None if the upstream sent none). Iterating
+    raises DownloadFailed if the download behind it fails; close with `aclose`.
+    """
+
+    def __init__(self, fd: int, size: int | None, progress: _Progress, chunk_size: int) -> None:
+        self.size = size
+        self._fd = fd
+        self._progress = progress
+        self._chunk_size = chunk_size
+        self._offset = 0
+
+    def __aiter__(self) -> BlobReader:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while self._fd >= 0:
+            end, final = await self._progress.wait_beyond(self._offset)
+            if self._offset < end:
+                length = min(self._chunk_size, end - self._offset)
+                data = await to_thread.run_sync(os.pread, self._fd, length, self._offset)
+                if not data:
+                    raise DownloadFailed("the blob file was truncated while being read")
+                self._offset += len(data)
+                return data
+            if final:
+                break
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class _Committed:
+    def __init__(self, size: int) -> None:
+        self._size = size
+
+    async def wait_beyond(self, offset: int) -> tuple[int, bool]:
+        return self._size, True
+
+
+class Spool(Protocol):
+    """The leader's side of one download: a file it alone writes."""
+
+    fd: int
+
+    def reader_fd(self) -> int: ...
+
+    def announce(self, size: int | None) -> None: ...
+
+    def commit(self, store: LocalBlobStore, digest: str) -> None: ...
+
+    def discard(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
+class DownloadCoordinator(Protocol):
+    """Elects one leader per digest among workers and lets the others follow."""
+
+    def lead(self, hex_digest: str) -> Spool | None:
+        """Become the leader for this digest, or None if someone else is."""
+        ...
+
+    async def follow(self, hex_digest: str) -> BlobReader | None:
+        """Tail another worker's download; None if it ended unannounced (look again)."""
+        ...
+
+    def in_flight(self, hex_digest: str) -> bool: ...
+
+    def remove_stale(self) -> int:
+        """Remove what crashed leaders left behind (blocking: call in a thread)."""
+        ...
+
+
+class _SpoolFile:
+    def __init__(self, part: Path, meta: Path, fd: int) -> None:
+        self.fd = fd
+        self._part = part
+        self._meta = meta
+        self._committed = False
+        # Readers get dups of this unlocked descriptor: a dup of `fd` would share
+        # its lock and keep it alive after the leader lets go.
+        self._read_fd = os.open(part, os.O_RDONLY)
+        # A crashed leader's sidecar must not describe this download.
+        meta.unlink(missing_ok=True)
+
+    def reader_fd(self) -> int:
+        return os.dup(self._read_fd)
+
+    def announce(self, size: int | None) -> None:
+        # One small write ending in a newline and naming this spool's inode:
+        # followers ignore a partial or foreign sidecar.
+        inode = os.fstat(self.fd).st_ino
+        line = f"{'-' if size is None else size} {inode}\n".encode()
+        fd = os.open(self._meta, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def commit(self, store: LocalBlobStore, digest: str) -> None:
+        store.install(self._part, digest)
+        self._committed = True
+
+    def discard(self) -> None:
+        if not self._committed:
+            self._part.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        self._meta.unlink(missing_ok=True)
+        os.close(self._read_fd)
+        os.close(self.fd)  # releases the lock: last, once everything else is settled
+
+
+class _SpoolFollower:
+    """Tails another process's spool by polling; the leader's lock says when it ends."""
+
+    def __init__(self, fd: int, size: int | None, committed_path: Path, holdback: int) -> None:
+        self._fd = fd
+        self._size = size
+        self._committed_path = committed_path
+        self._holdback = holdback
+
+    async def wait_beyond(self, offset: int) -> tuple[int, bool]:
+        while True:
+            # Lock first, size second: once the lock is free the size is final.
+            leader_alive = lock_is_held(self._fd)
+            written = os.fstat(self._fd).st_size
+            if not leader_alive:
+                # The leader renames into the store only after a digest match,
+                # and our descriptor follows the rename.
+                if same_file(self._fd, self._committed_path) and self._size in (None, written):
+                    return written, True
+                raise DownloadFailed("the blob download failed in another worker")
+            end = _deliverable(written, self._size, self._holdback)
+            if end > offset:
+                return end, False
+            await asyncio.sleep(SpoolFileCoordinator.poll_interval)
+
+
+class SpoolFileCoordinator:
+    """One download per digest among the processes sharing a spool directory."""
+
+    poll_interval = 0.015
+
+    def __init__(self, store: LocalBlobStore, *, chunk_size: int = CHUNK_SIZE) -> None:
+        self._store = store
+        self._chunk_size = chunk_size
+
+    def _part(self, hex_digest: str) -> Path:
+        return self._store.spool_dir / f"{hex_digest}.part"
+
+    def _meta(self, hex_digest: str) -> Path:
+        return self._store.spool_dir / f"{hex_digest}.meta"
+
+    def lead(self, hex_digest: str) -> Spool | None:
+        part = self._part(hex_digest)
+        for _ in range(2):
+            fd = create_locked(part)
+            if fd is not None:
+                return _SpoolFile(part, self._meta(hex_digest), fd)
+            if not remove_if_unlocked(part):
+                return None  # a live leader
+        return None
+
+    async def follow(self, hex_digest: str) -> BlobReader | None:
+        try:
+            fd = os.open(self._part(hex_digest), os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            announced, size = await self._wait_announced(hex_digest, fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not announced:
+            os.close(fd)
+            return None
+        committed_path = self._store.path_for(f"sha256:{hex_digest}")
+        progress = _SpoolFollower(fd, size, committed_path, self._chunk_size)
+        return BlobReader(fd, size, progress, self._chunk_size)
+
+    async def _wait_announced(self, hex_digest: str, fd: int) -> tuple[bool, int | None]:
+        """(whether the leader announced before ending, the size it announced)."""
+        inode = str(os.fstat(fd).st_ino)
+        while True:
+            try:
+                line = self._meta(hex_digest).read_text()
+            except FileNotFoundError:
+                line = ""
+            fields = line.split()
+            if line.endswith("\n") and len(fields) == 2 and fields[1] == inode:
+                return True, None if fields[0] == "-" else int(fields[0])
+            if not lock_is_held(fd):
+                return False, None
+            await asyncio.sleep(self.poll_interval)
+
+    def in_flight(self, hex_digest: str) -> bool:
+        # After the rename the leader still holds the lock on the committed file
+        # until `on_commit` has recorded its row: cleanup must wait for that too.
+        committed = self._store.path_for(f"sha256:{hex_digest}")
+        return is_locked(self._part(hex_digest)) or is_locked(committed)
+
+    def remove_stale(self) -> int:
+        removed = 0
+        spool = self._store.spool_dir
+        for path in spool.iterdir():
+            if path.suffix in (".part", ".new") and remove_if_unlocked(path):
+                removed += 1
+        for path in spool.glob("*.meta"):
+            if not is_locked(spool / f"{path.stem}.part"):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+
+class _Download:
+    """One download led by this process, shared by its in-process readers."""
+
+    def __init__(self, hex_digest: str, spool: Spool, holdback: int) -> None:
+        self.hex_digest = hex_digest
+        self.spool = spool
+        self.size: int | None = None
+        self.written = 0
+        self.committed = False
+        self.released = False
+        self.error: BaseException | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._holdback = holdback
+        self._changed = asyncio.Event()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def begin(self, size: int | None) -> None:
+        self.size = size
+        self.ready.set_result(None)
+
+    def advance(self, written: int) -> None:
+        self.written = written
+        self._notify()
+
+    def succeed(self) -> None:
+        self.committed = True
+        self._notify()
+
+    def fail(self, exc: BaseException) -> None:
+        self.error = exc
+        if not self.ready.done():
+            if not isinstance(exc, Exception):  # cancelled: a future cannot carry that
+                exc = DownloadFailed("the blob download was cancelled")
+            self.ready.set_exception(exc)
+            self.ready.exception()  # callers that went away must not leave it "unretrieved"
+        self._notify()
+
+    async def wait_beyond(self, offset: int) -> tuple[int, bool]:
+        while True:
+            if self.error is not None:
+                raise DownloadFailed("the blob download failed; nothing was cached")
+            if self.committed:
+                return self.written, True
+            end = _deliverable(self.written, self.size, self._holdback)
+            if end > offset:
+                return end, False
+            await self._changed.wait()
+
+
+class BlobDownloads:
+    """Serves blobs from the store, downloading each missing digest exactly once."""
+
+    def __init__(
+        self,
+        store: LocalBlobStore,
+        *,
+        max_size: int,
+        chunk_size: int = CHUNK_SIZE,
+        coordinator: DownloadCoordinator | None = None,
+    ) -> None:
+        self._store = store
+        self._max_size = max_size
+        self._chunk_size = chunk_size
+        self._coordinator = coordinator or SpoolFileCoordinator(store, chunk_size=chunk_size)
+        self._downloads: dict[str, _Download] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def open(
+        self, digest: str, start: StartDownload, on_commit: OnCommit | None = None
+    ) -> BlobReader:
+        """A reader of the blob, once its upstream response is in (or it is stored).
+
+        Errors of `start()` (UpstreamError, BlobUnknown, TooLarge...) are raised
+        here, to every caller waiting for the same download.
+        """
+        hex_digest = digest_hex(digest)
+        for _ in range(_ATTEMPTS):
+            reader = self._open_committed(digest)
+            if reader is not None:
+                return reader
+            download = self._downloads.get(hex_digest) or self._lead(digest, start, on_commit)
+            if download is not None:
+                reader = await self._join(download)
+            else:
+                reader = await self._coordinator.follow(hex_digest)
+            if reader is not None:
+                return reader
+        raise DownloadFailed("the blob download kept being interrupted")
+
+    def in_flight(self, digest: str) -> bool:
+        """Whether any worker on this machine is downloading (or committing) the digest."""
+        hex_digest = digest_hex(digest)
+        return hex_digest in self._downloads or self._coordinator.in_flight(hex_digest)
+
+    async def remove_stale_spools(self) -> int:
+        return await to_thread.run_sync(self._coordinator.remove_stale)
+
+    async def aclose(self) -> None:
+        """Cancel running downloads; each removes its spool on the way out."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _open_committed(self, digest: str) -> BlobReader | None:
+        try:
+            fd = os.open(self._store.path_for(digest), os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        size = os.fstat(fd).st_size
+        return BlobReader(fd, size, _Committed(size), self._chunk_size)
+
+    def _lead(
+        self, digest: str, start: StartDownload, on_commit: OnCommit | None
+    ) -> _Download | None:
+        hex_digest = digest_hex(digest)
+        spool = self._coordinator.lead(hex_digest)
+        if spool is None:
+            return None
+        if self._store.path_for(digest).exists():
+            # Committed by another worker since we looked: let the caller look again.
+            spool.discard()
+            spool.release()
+            return None
+        download = _Download(hex_digest, spool, self._chunk_size)
+        self._downloads[hex_digest] = download
+        task = asyncio.create_task(self._run(download, start, on_commit))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return download
+
+    async def _join(self, download: _Download) -> BlobReader | None:
+        # Shielded: a caller that goes away must not cancel the shared future.
+        await asyncio.shield(download.ready)
+        if download.error is not None:
+            raise DownloadFailed("the blob download failed; nothing was cached")
+        if download.released:
+            return None  # already committed: the store has it
+        fd = download.spool.reader_fd()
+        return BlobReader(fd, download.size, download, self._chunk_size)
+
+    async def _run(
+        self, download: _Download, start: StartDownload, on_commit: OnCommit | None
+    ) -> None:
+        digest = f"sha256:{download.hex_digest}"
+        try:
+            try:
+                size = await self._transfer(download, start)
+            except BaseException as exc:
+                download.spool.discard()
+                download.fail(exc)
+                raise
+            download.succeed()
+            if on_commit is not None:
+                await on_commit(size)
+        except Exception as exc:
+            logger.warning("blob download %s failed: %r", digest, exc)
+        finally:
+            download.spool.release()
+            download.released = True
+            if self._downloads.get(download.hex_digest) is download:
+                del self._downloads[download.hex_digest]
+
+    async def _transfer(self, download: _Download, start: StartDownload) -> int:
+        """Fetch, spool, verify and commit; returns the size."""
+        upstream = await start()
+        try:
+            size = upstream.size
+            if size is not None and size > self._max_size:
+                raise TooLarge(f"the blob is {size} bytes, over the {self._max_size}-byte cap")
+            download.spool.announce(size)
+            download.begin(size)
+            written = await self._spool(download, upstream)
+        finally:
+            await upstream.aclose()
+        await to_thread.run_sync(os.fsync, download.spool.fd)
+        await to_thread.run_sync(
+            download.spool.commit, self._store, f"sha256:{download.hex_digest}"
+        )
+        return written
+
+    async def _spool(self, download: _Download, upstream: UpstreamBlob) -> int:
+        hasher = hashlib.sha256()
+        size, written = download.size, 0
+        chunks = upstream.chunks()
+        try:
+            async for chunk in chunks:
+                written += len(chunk)
+                if written > self._max_size:
+                    raise TooLarge(f"the blob is over the {self._max_size}-byte cap")
+                if size is not None and written > size:
+                    raise DownloadFailed("the upstream sent more bytes than it announced")
+                await to_thread.run_sync(write_and_hash, download.spool.fd, chunk, hasher)
+                download.advance(written)
+        finally:
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()
+        if size is not None and written != size:
+            raise DownloadFailed("the upstream stream ended early")
+        if hasher.hexdigest() != download.hex_digest:
+            raise DigestMismatch(
+                f"the upstream sent bytes that are not sha256:{download.hex_digest}"
+            )
+        return written

@@ -1,0 +1,102 @@
+"""The OCI grammar for what a pull names: group path, image, tag, digest.
+
+Nothing from a request reaches a query or a file path before passing here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from app.dependency_proxy.errors import InvalidReference
+from app.groups.paths import full_path_error
+
+PROXY_SEGMENT = "/dependency_proxy/containers/"
+MAX_IMAGE_SEGMENTS = 5
+MAX_NAME_LENGTH = 255
+
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+IMAGE_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_ANY_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+
+
+class Kind(StrEnum):
+    MANIFEST = "manifests"
+    BLOB = "blobs"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A parsed registry request path."""
+
+    group_path: str
+    image: str
+    kind: Kind
+    reference: str  # a tag or a digest for manifests, a digest for blobs
+
+    @property
+    def is_digest(self) -> bool:
+        return self.reference.startswith("sha256:")
+
+    @property
+    def repository(self) -> str:
+        """The repository name as clients send it in token scopes."""
+        return f"{self.group_path}{PROXY_SEGMENT}{self.image}"
+
+
+def validate_image(image: str) -> str:
+    if len(image) > MAX_NAME_LENGTH or not IMAGE_RE.match(image):
+        raise InvalidReference(f"invalid image name {image!r}")
+    if image.count("/") >= MAX_IMAGE_SEGMENTS:
+        raise InvalidReference(f"image name {image!r} has too many segments")
+    return image
+
+
+def validate_digest(digest: str) -> str:
+    if DIGEST_RE.match(digest):
+        return digest
+    if _ANY_DIGEST_RE.match(digest) and not digest.startswith("sha256:"):
+        raise InvalidReference(f"unsupported digest algorithm in {digest!r}: only sha256")
+    raise InvalidReference(f"invalid digest {digest!r}")
+
+
+def validate_manifest_reference(reference: str) -> str:
+    if ":" in reference:
+        return validate_digest(reference)
+    if not TAG_RE.match(reference):
+        raise InvalidReference(f"invalid tag {reference!r}")
+    return reference
+
+
+def parse_repository(repository: str) -> tuple[str, str]:
+    """`<group path>/dependency_proxy/containers/<image>` → (group path, image)."""
+    group_path, separator, image = repository.partition(PROXY_SEGMENT)
+    if not separator or not group_path or not image:
+        raise InvalidReference(f"{repository!r} is not a Dependency Proxy repository")
+    if full_path_error(group_path):
+        raise InvalidReference(f"invalid group path {group_path!r}")
+    return group_path, validate_image(image)
+
+
+def parse_path(path: str) -> Reference:
+    """Parse what follows `/v2/`: `<repository>/(manifests|blobs)/<reference>`."""
+    for kind in Kind:
+        repository, separator, reference = path.rpartition(f"/{kind.value}/")
+        if separator:
+            break
+    else:
+        raise InvalidReference("not a manifest or blob path")
+    group_path, image = parse_repository(repository)
+    if kind is Kind.MANIFEST:
+        reference = validate_manifest_reference(reference)
+    else:
+        reference = validate_digest(reference)
+    return Reference(group_path=group_path, image=image, kind=kind, reference=reference)
+
+
+def manifest_file_name(image: str, reference: str) -> str:
+    """GitLab's file name for a cached manifest: `alpine:latest.json`."""
+    return f"{image}:{reference}.json"

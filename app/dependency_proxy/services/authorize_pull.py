@@ -1,0 +1,66 @@
+"""The first step of every pull: which group, may this principal pull, is the proxy on."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from app.accounts.principal import Principal
+from app.config import Settings
+from app.dependency_proxy.errors import ProxyDisabled
+from app.dependency_proxy.group_settings import setting_for, upstream_credentials
+from app.dependency_proxy.models import GroupSetting
+from app.dependency_proxy.upstream import UpstreamCredentials
+from app.errors import NotFound
+from app.groups import policy
+from app.groups.models import Group
+from app.groups.services import find_group
+from app.instance.services import get_instance_settings
+
+# The instance switch is read at most this often per process (admins flip it
+# rarely; the cached-manifest path should not pay a query for it).
+INSTANCE_SETTINGS_TTL = 5.0
+_instance_cache: tuple[float, bool] | None = None
+
+
+@dataclass(frozen=True)
+class PullContext:
+    group: Group
+    setting: GroupSetting
+    credentials: UpstreamCredentials | None
+
+
+async def _instance_enabled(settings: Settings) -> bool:
+    global _instance_cache
+    now = time.monotonic()
+    if _instance_cache is None or now - _instance_cache[0] > INSTANCE_SETTINGS_TTL:
+        enabled = (await get_instance_settings(settings)).dependency_proxy_enabled
+        _instance_cache = (now, enabled)
+    return _instance_cache[1]
+
+
+def forget_instance_settings() -> None:
+    """Drop the cached instance switch (after an admin changes it, and in tests)."""
+    global _instance_cache
+    _instance_cache = None
+
+
+async def authorize_pull(principal: Principal, group_path: str, settings: Settings) -> PullContext:
+    """Resolve the group and check access; raises NotFound (no such group or no
+    access: the two are not told apart) or ProxyDisabled."""
+    group = await find_group(group_path)
+    if group is None or not await policy.can_pull(principal, group):
+        raise NotFound(
+            "repository name not known to registry, or you have no access to it "
+            "(pulling needs at least the Guest role in the group)"
+        )
+    if not await _instance_enabled(settings):
+        raise ProxyDisabled("the Dependency Proxy is disabled on this Dockyard instance")
+    setting = await setting_for(group)
+    if not setting.enabled:
+        raise ProxyDisabled(f"the Dependency Proxy is disabled for group {group.full_path}")
+    return PullContext(
+        group=group,
+        setting=setting,
+        credentials=upstream_credentials(setting, settings.secret_key),
+    )

@@ -1,0 +1,182 @@
+"""Serve a manifest from the group's cache, revalidating tags against the upstream.
+
+By tag: a HEAD upstream (free on Docker Hub's pull limit) decides whether the
+cached bytes are still current; concurrent revalidations of one tag share one
+upstream request; a per-group interval may skip the HEAD. By digest: immutable,
+served from cache without contacting the upstream. When the upstream fails,
+what is cached is served, marked stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from app import clock, metrics
+from app.dependency_proxy.errors import ManifestUnknown, UpstreamDenied, UpstreamError
+from app.dependency_proxy.models import CacheStatus, Manifest
+from app.dependency_proxy.references import manifest_file_name
+from app.dependency_proxy.services.authorize_pull import PullContext
+from app.dependency_proxy.upstream import FetchedManifest
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+# read_at is refreshed at most this often: no database write per cached hit.
+READ_AT_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class ManifestResult:
+    content: bytes
+    digest: str
+    media_type: str
+    cache: str  # HIT, MISS or STALE (X-Cache)
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+
+def _result(row: Manifest, cache: str) -> ManifestResult:
+    return ManifestResult(
+        content=bytes(row.content), digest=row.digest, media_type=row.content_type, cache=cache
+    )
+
+
+async def _cached(group_id: int, image: str, reference: str) -> Manifest | None:
+    return (
+        await Manifest.filter(
+            group_id=group_id,
+            file_name=manifest_file_name(image, reference),
+            status=CacheStatus.DEFAULT,
+        )
+        .order_by("-id")
+        .first()
+    )
+
+
+async def _touch(row: Manifest, *, checked: bool) -> None:
+    now = clock.now()
+    fields = []
+    if now - row.read_at > READ_AT_RESOLUTION:
+        row.read_at = now
+        fields.append("read_at")
+    if checked:
+        row.checked_at = now
+        fields.append("checked_at")
+    if fields:
+        await Manifest.filter(id=row.id).update(**{name: getattr(row, name) for name in fields})
+
+
+async def _store(
+    pull: PullContext, image: str, reference: str, fetched: FetchedManifest, row: Manifest | None
+) -> Manifest:
+    now = clock.now()
+    values = {
+        "digest": fetched.digest,
+        "content_type": fetched.media_type,
+        "size": len(fetched.content),
+        "content": fetched.content,
+        "read_at": now,
+        "checked_at": now,
+    }
+    if row is not None and row.status == CacheStatus.DEFAULT:
+        # The row may have been marked for deletion meanwhile: only update a live one.
+        updated = await Manifest.filter(id=row.id, status=CacheStatus.DEFAULT).update(**values)
+        if updated:
+            await row.refresh_from_db()
+            return row
+    return await Manifest.create(
+        group_id=pull.group.id,
+        file_name=manifest_file_name(image, reference),
+        image_name=image,
+        reference=reference,
+        **values,
+    )
+
+
+async def _revalidate(
+    runtime: Runtime, pull: PullContext, image: str, tag: str, row: Manifest | None
+) -> ManifestResult:
+    upstream = runtime.upstream
+    try:
+        if row is not None:
+            head = await upstream.head_manifest(image, tag, pull.credentials)
+            if head.digest == row.digest and head.media_type == row.content_type:
+                await _touch(row, checked=True)
+                return _result(row, "HIT")
+        fetched = await upstream.get_manifest(
+            image, tag, pull.credentials, max_size=runtime.settings.manifest_max_bytes
+        )
+    except UpstreamError as error:
+        # Unavailable, rate-limited: serve what we have. A refusal is not
+        # papered over when nothing is cached.
+        if row is not None and not isinstance(error, UpstreamDenied):
+            await _touch(row, checked=False)
+            return _result(row, "STALE")
+        raise
+    except ManifestUnknown:
+        raise ManifestUnknown(f"manifest unknown: {image}:{tag} does not exist upstream") from None
+    stored = await _store(pull, image, tag, fetched, row)
+    return _result(stored, "MISS")
+
+
+async def _by_tag(runtime: Runtime, pull: PullContext, image: str, tag: str) -> ManifestResult:
+    row = await _cached(pull.group.id, image, tag)
+    interval = pull.setting.revalidation_interval
+    if (
+        row is not None
+        and interval > 0
+        and clock.now() - row.checked_at < timedelta(seconds=interval)
+    ):
+        await _touch(row, checked=False)
+        return _result(row, "HIT")
+    key = (pull.group.id, image, tag)
+    flight = runtime.manifest_flights.get(key)
+    if flight is None:
+        flight = asyncio.ensure_future(_revalidate(runtime, pull, image, tag, row))
+        runtime.manifest_flights[key] = flight
+        flight.add_done_callback(lambda _: runtime.manifest_flights.pop(key, None))
+    # shield: one client going away must not cancel the others' revalidation.
+    return await asyncio.shield(flight)
+
+
+async def _by_digest(
+    runtime: Runtime, pull: PullContext, image: str, digest: str
+) -> ManifestResult:
+    row = await _cached(pull.group.id, image, digest)
+    if row is None:
+        # A tag row of this group with the same digest holds the same bytes.
+        row = (
+            await Manifest.filter(
+                group_id=pull.group.id, image_name=image, digest=digest, status=CacheStatus.DEFAULT
+            )
+            .order_by("-id")
+            .first()
+        )
+    if row is not None and hashlib.sha256(row.content).hexdigest() == digest.split(":", 1)[1]:
+        await _touch(row, checked=False)
+        return _result(row, "HIT")
+    fetched = await runtime.upstream.get_manifest(
+        image, digest, pull.credentials, max_size=runtime.settings.manifest_max_bytes
+    )
+    stored = await _store(pull, image, digest, fetched, None)
+    return _result(stored, "MISS")
+
+
+async def get_manifest(
+    runtime: Runtime, pull: PullContext, image: str, reference: str
+) -> ManifestResult:
+    """The manifest for `image` at a tag or digest, from cache or upstream."""
+    if reference.startswith("sha256:"):
+        result = await _by_digest(runtime, pull, image, reference)
+    else:
+        result = await _by_tag(runtime, pull, image, reference)
+    hit = result.cache != "MISS"
+    runtime.statistics.add(pull.group.id, **{"manifest_hits" if hit else "manifest_misses": 1})
+    metrics.cache_requests.labels("manifest", result.cache.lower()).inc()
+    return result

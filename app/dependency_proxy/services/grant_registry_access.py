@@ -1,0 +1,83 @@
+"""The token endpoint's use case: credentials + requested scopes → a registry JWT."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from app.accounts import registry_tokens
+from app.accounts import services as accounts
+from app.accounts.principal import Principal
+from app.accounts.registry_tokens import GrantedAccess, IssuedToken
+from app.config import Settings
+from app.dependency_proxy.errors import InvalidReference
+from app.dependency_proxy.references import parse_repository
+from app.errors import DockyardError, PermissionDenied
+from app.groups import policy
+from app.groups.services import find_group
+from app.instance.services import get_instance_settings
+
+
+class AuthenticationFailed(DockyardError):
+    """Unknown user, wrong password, expired or revoked token."""
+
+
+@dataclass(frozen=True)
+class RequestedScope:
+    type: str
+    name: str
+    actions: tuple[str, ...]
+
+
+def parse_scopes(values: list[str]) -> list[RequestedScope]:
+    """`repository:<name>:pull,push` items; each value may hold several, space-separated."""
+    scopes = []
+    for value in values:
+        for item in value.split():
+            kind, _, rest = item.partition(":")
+            name, _, actions = rest.rpartition(":")
+            if kind and name and actions:
+                scopes.append(RequestedScope(kind, name, tuple(actions.split(","))))
+    return scopes
+
+
+async def _granted(principal: Principal, scope: RequestedScope) -> GrantedAccess | None:
+    """Only `pull` on Dependency Proxy repositories the principal may pull from."""
+    if scope.type != "repository" or "pull" not in scope.actions:
+        return None
+    try:
+        group_path, _ = parse_repository(scope.name)
+    except InvalidReference:
+        return None
+    group = await find_group(group_path)
+    if group is None or not await policy.can_pull(principal, group):
+        return None
+    return GrantedAccess(type="repository", name=scope.name, actions=("pull",))
+
+
+async def grant_registry_access(
+    username: str | None, secret: str | None, scopes: list[str], settings: Settings
+) -> IssuedToken:
+    """Authenticate and mint a JWT granting the subset of `scopes` that is allowed.
+
+    Raises AuthenticationFailed for missing or bad credentials, PermissionDenied
+    for valid credentials that may not use the Dependency Proxy at all.
+    """
+    if not username or not secret:
+        raise AuthenticationFailed("authentication required: use docker login")
+    principal = await accounts.authenticate(username, secret)
+    if principal is None:
+        raise AuthenticationFailed(
+            "HTTP Basic: Access denied. The username, password or token is incorrect, "
+            "expired or revoked"
+        )
+    if not principal.may_use_dependency_proxy:
+        raise PermissionDenied(
+            "access forbidden: the token needs the api scope, or both read_registry "
+            "and write_registry"
+        )
+    granted = [item for scope in parse_scopes(scopes) if (item := await _granted(principal, scope))]
+    minutes = (await get_instance_settings(settings)).registry_token_expire_minutes
+    return registry_tokens.issue(
+        principal, granted, settings.secret_key, timedelta(minutes=minutes)
+    )

@@ -1,0 +1,5 @@
+"""GraphQL routes (filled in by the GraphQL issue)."""
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

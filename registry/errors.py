@@ -1,0 +1,63 @@
+"""OCI error envelopes, and the translation of domain errors into them."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+from app.dependency_proxy import errors as proxy
+from app.errors import DockyardError, InvalidInput, NotFound, PermissionDenied
+
+API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+
+def oci_error(
+    status: int,
+    code: str,
+    message: str,
+    detail: object = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"errors": [{"code": code, "message": message, "detail": detail}]}
+    return JSONResponse(body, status_code=status, headers={**API_VERSION_HEADER, **(headers or {})})
+
+
+def _code_for(error: DockyardError, kind: str) -> tuple[int, str]:
+    unknown = "BLOB_UNKNOWN" if kind == "blobs" else "MANIFEST_UNKNOWN"
+    match error:
+        case proxy.InvalidReference():
+            message = error.message
+            if "digest" in message:
+                return 400, "DIGEST_INVALID"
+            if "tag" in message:
+                return 400, "TAG_INVALID"
+            return 400, "NAME_INVALID"
+        case proxy.ManifestUnknown() | proxy.BlobUnknown():
+            return 404, unknown
+        case NotFound():
+            return 404, "NAME_UNKNOWN"
+        case proxy.ProxyDisabled() | PermissionDenied():
+            return 403, "DENIED"
+        case proxy.TooLarge():
+            return (413, "SIZE_INVALID") if kind == "blobs" else (502, "MANIFEST_INVALID")
+        case proxy.DigestMismatch():
+            return 502, "DIGEST_INVALID"
+        case proxy.UpstreamRateLimited():
+            return 429, "TOOMANYREQUESTS"
+        case proxy.UpstreamDenied():
+            return 403, "DENIED"
+        case proxy.UpstreamUnavailable() | proxy.DownloadFailed():
+            return 503, "UNAVAILABLE"
+        case InvalidInput():
+            return 400, "NAME_INVALID"
+    return 500, "UNKNOWN"
+
+
+def error_response(error: DockyardError, kind: str = "manifests") -> JSONResponse:
+    status, code = _code_for(error, kind)
+    headers = {}
+    if isinstance(error, proxy.UpstreamRateLimited) and error.retry_after:
+        headers["Retry-After"] = str(error.retry_after)
+    message = error.message
+    if isinstance(error, proxy.UpstreamDenied):
+        message = f"the upstream registry refused access: {error.message}"
+    return oci_error(status, code, message, headers=headers)
