@@ -30,15 +30,26 @@ def skopeo(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]
 def inspect_raw(server: DockyardServer, account: Account, reference: str, creds: str = "") -> bytes:
     creds = creds or f"{account.username}:{account.token}"
     return skopeo(
-        "inspect", "--raw", "--tls-verify=false", "--creds", creds,
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        creds,
         f"docker://{server.prefix(account.group)}/{reference}",
     ).stdout
 
 
-def copy_to_dir(server: DockyardServer, creds: str, group: str, reference: str, target: Path, *extra: str) -> Path:
+def copy_to_dir(
+    server: DockyardServer, creds: str, group: str, reference: str, target: Path, *extra: str
+) -> Path:
     skopeo(
-        "copy", "--src-tls-verify=false", "--src-creds", creds, *extra,
-        f"docker://{server.prefix(group)}/{reference}", f"dir:{target}",
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        creds,
+        *extra,
+        f"docker://{server.prefix(group)}/{reference}",
+        f"dir:{target}",
     )
     return target
 
@@ -112,8 +123,15 @@ def test_multi_arch_index_stays_multi_arch_and_a_platform_can_be_pulled(
     assert json.loads(raw)["mediaType"] == "application/vnd.oci.image.index.v1+json"
     arm = index.for_platform("arm64")
     copy_to_dir(
-        dockyard, f"alice:{alice.token}", alice.group, "busybox:1.36", tmp_path / "arm",
-        "--override-arch", "arm64", "--override-variant", arm.platform.variant or "",
+        dockyard,
+        f"alice:{alice.token}",
+        alice.group,
+        "busybox:1.36",
+        tmp_path / "arm",
+        "--override-arch",
+        "arm64",
+        "--override-variant",
+        arm.platform.variant or "",
     )
     assert_dir_holds(tmp_path / "arm", arm)
 
@@ -156,8 +174,13 @@ def test_served_from_cache_while_the_upstream_is_down(
     assert answer.content == seeded_images.alpine.manifest
     # Nothing cached for this one: a clear error, not a hang.
     failed = skopeo(
-        "inspect", "--raw", "--tls-verify=false", "--creds", f"alice:{alice.token}",
-        f"docker://{dockyard.prefix(alice.group)}/large:latest", check=False,
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        f"alice:{alice.token}",
+        f"docker://{dockyard.prefix(alice.group)}/large:latest",
+        check=False,
     )
     assert failed.returncode != 0
     assert b"503" in failed.stderr
@@ -178,8 +201,13 @@ def test_revoked_token_and_wrong_credentials_are_refused(
     assert inspect_raw(dockyard, bob, "alpine:3.19") == seeded_images.alpine.manifest
     dockyard.cli("token", "revoke", "bob", "e2e")
     refused = skopeo(
-        "inspect", "--raw", "--tls-verify=false", "--creds", f"bob:{bob.token}",
-        f"docker://{dockyard.prefix(bob.group)}/alpine:3.19", check=False,
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        f"bob:{bob.token}",
+        f"docker://{dockyard.prefix(bob.group)}/alpine:3.19",
+        check=False,
     )
     assert refused.returncode != 0
     assert b"unauthorized" in refused.stderr.lower() or b"401" in refused.stderr
@@ -190,7 +218,12 @@ def test_a_non_member_cannot_pull_from_another_group(
 ) -> None:
     carol = dockyard.provision("carol", "carols-group", scopes="api")
     refused = skopeo(
-        "inspect", "--raw", "--tls-verify=false", "--creds", f"carol:{carol.token}",
-        f"docker://{dockyard.prefix(alice.group)}/alpine:3.19", check=False,
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        f"carol:{carol.token}",
+        f"docker://{dockyard.prefix(alice.group)}/alpine:3.19",
+        check=False,
     )
     assert refused.returncode != 0

@@ -29,7 +29,9 @@ def fake() -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, fake: FakeUpstream) -> Iterator[DockyardServer]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, fake: FakeUpstream
+) -> Iterator[DockyardServer]:
     env = {
         "DOCKYARD_UPSTREAM_CONNECT_TIMEOUT": "1",
         "DOCKYARD_UPSTREAM_READ_TIMEOUT": str(READ_TIMEOUT),
@@ -111,7 +113,9 @@ def test_a_stream_cut_in_the_middle_is_not_cached_and_the_next_pull_succeeds(
     assert again.content == layer and again.headers["X-Cache"] == "HIT"
 
 
-@pytest.mark.parametrize(("status", "code"), [(429, "TOOMANYREQUESTS"), (503, "UNAVAILABLE"), (500, "UNAVAILABLE")])
+@pytest.mark.parametrize(
+    ("status", "code"), [(429, "TOOMANYREQUESTS"), (503, "UNAVAILABLE"), (500, "UNAVAILABLE")]
+)
 def test_rate_limits_and_server_errors_serve_stale_or_fail_clearly(
     server: DockyardServer, account: Account, fake: FakeUpstream, status: int, code: str
 ) -> None:
@@ -184,7 +188,9 @@ def test_a_client_that_goes_away_does_not_cancel_the_download(
     digest = "sha256:" + hashlib.sha256(layer).hexdigest()
     pull = Puller(server, account, "quitter")
     assert pull.manifest("1").status_code == 200
-    with httpx.stream("GET", f"{pull.base}/blobs/{digest}", headers=pull.headers, timeout=30) as answer:
+    with httpx.stream(
+        "GET", f"{pull.base}/blobs/{digest}", headers=pull.headers, timeout=30
+    ) as answer:
         next(answer.iter_bytes(1024))
     deadline = time.monotonic() + 10
     while not stored(server, digest) and time.monotonic() < deadline:
@@ -219,7 +225,9 @@ def test_range_requests_on_a_cached_blob(
     assert pull.manifest("1").status_code == 200
     assert pull.blob(digest).content == layer
     part = httpx.get(
-        f"{pull.base}/blobs/{digest}", headers={**pull.headers, "Range": "bytes=100-199"}, timeout=10
+        f"{pull.base}/blobs/{digest}",
+        headers={**pull.headers, "Range": "bytes=100-199"},
+        timeout=10,
     )
     assert part.status_code == 206
     assert part.content == layer[100:200]

@@ -138,7 +138,9 @@ class DockyardServer:
     def provision(self, username: str, group: str, *, scopes: str = "api") -> Account:
         """A user who owns `group` (created with its parents) and has a token."""
         password = f"{username}-password"
-        self.cli("user", "create", username, "--email", f"{username}@example.com", "--password", password)
+        self.cli(
+            "user", "create", username, "--email", f"{username}@example.com", "--password", password
+        )
         existing = {item["full_path"] for item in self.cli("group", "list")["groups"]}
         parts = group.split("/")
         for depth in range(1, len(parts) + 1):
