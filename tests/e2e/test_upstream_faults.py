@@ -232,3 +232,22 @@ def test_range_requests_on_a_cached_blob(
     assert part.status_code == 206
     assert part.content == layer[100:200]
     assert part.headers["Content-Range"] == f"bytes 100-199/{len(layer)}"
+
+
+def test_bytes_on_disk_for_one_group_are_not_served_to_another_without_upstream_consent(
+    server: DockyardServer, account: Account, fake: FakeUpstream
+) -> None:
+    layer = os.urandom(10_000)
+    fake.add_image("library/isolated", "1", [layer])
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    pull = Puller(server, account, "isolated")
+    assert pull.manifest("1").status_code == 200
+    assert pull.blob(digest).content == layer
+
+    other = server.provision("olga", "other-group")
+    del fake.blobs["library/isolated", digest]  # the upstream no longer lets anyone read it
+    answer = Puller(server, other, "isolated").blob(digest)
+    assert answer.status_code == 404
+    assert answer.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+    # The group that pulled it keeps being served from its cache.
+    assert pull.blob(digest).headers["X-Cache"] == "HIT"

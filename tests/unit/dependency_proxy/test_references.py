@@ -1,0 +1,54 @@
+import pytest
+
+from app.dependency_proxy.errors import InvalidReference
+from app.dependency_proxy.references import Kind, manifest_file_name, parse_path
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_manifest_by_tag_in_a_nested_group() -> None:
+    ref = parse_path("acme/platform/ci/dependency_proxy/containers/bitnami/redis/manifests/7.2")
+    assert (ref.group_path, ref.image, ref.kind, ref.reference) == (
+        "acme/platform/ci",
+        "bitnami/redis",
+        Kind.MANIFEST,
+        "7.2",
+    )
+    assert ref.repository == "acme/platform/ci/dependency_proxy/containers/bitnami/redis"
+    assert not ref.is_digest
+
+
+def test_blob_by_digest() -> None:
+    ref = parse_path(f"acme/dependency_proxy/containers/alpine/blobs/{DIGEST}")
+    assert ref.kind is Kind.BLOB and ref.is_digest
+
+
+def test_an_image_called_blobs_or_manifests_still_parses() -> None:
+    ref = parse_path(f"acme/dependency_proxy/containers/tools/blobs/manifests/{DIGEST}")
+    assert ref.image == "tools/blobs" and ref.kind is Kind.MANIFEST
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "acme/dependency_proxy/containers/UPPER/manifests/latest",
+        "acme/dependency_proxy/containers/a//b/manifests/latest",
+        "acme/dependency_proxy/containers/../x/manifests/latest",
+        "acme/dependency_proxy/containers/a/b/c/d/e/f/manifests/latest",
+        "acme/dependency_proxy/containers/alpine/manifests/" + "t" * 129,
+        "acme/dependency_proxy/containers/alpine/manifests/-x",
+        "acme/dependency_proxy/containers/alpine/blobs/sha256:XYZ",
+        "acme/dependency_proxy/containers/alpine/blobs/md5:abc",
+        "ac me/dependency_proxy/containers/alpine/manifests/latest",
+        "acme/dependency_proxy/containers/alpine",
+        "acme/alpine/manifests/latest",
+    ],
+)
+def test_anything_off_grammar_is_invalid(path: str) -> None:
+    with pytest.raises(InvalidReference):
+        parse_path(path)
+
+
+def test_file_names_follow_gitlab() -> None:
+    assert manifest_file_name("alpine", "latest") == "alpine:latest.json"
+    assert manifest_file_name("alpine", DIGEST) == f"alpine:{DIGEST}.json"
