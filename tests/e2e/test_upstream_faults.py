@@ -251,3 +251,26 @@ def test_bytes_on_disk_for_one_group_are_not_served_to_another_without_upstream_
     assert answer.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
     # The group that pulled it keeps being served from its cache.
     assert pull.blob(digest).headers["X-Cache"] == "HIT"
+
+
+def test_head_and_get_carry_the_same_headers(
+    server: DockyardServer, account: Account, fake: FakeUpstream
+) -> None:
+    layer = os.urandom(5_000)
+    fake.add_image("library/headers", "1", [layer])
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    pull = Puller(server, account, "headers")
+    get = pull.manifest("1")
+    names = ("Content-Type", "Docker-Content-Digest", "Content-Length", "ETag")
+    for url in (
+        f"{pull.base}/manifests/1",
+        f"{pull.base}/manifests/{get.headers['Docker-Content-Digest']}",
+    ):
+        head = httpx.head(url, headers=pull.headers, timeout=10)
+        assert head.status_code == 200 and head.content == b""
+        assert {n: head.headers[n] for n in names} == {n: get.headers[n] for n in names}
+    assert int(get.headers["Content-Length"]) == len(get.content)
+    blob_get = pull.blob(digest)
+    blob_head = httpx.head(f"{pull.base}/blobs/{digest}", headers=pull.headers, timeout=10)
+    for name in ("Docker-Content-Digest", "Content-Length", "ETag"):
+        assert blob_head.headers[name] == blob_get.headers[name]
