@@ -8,16 +8,13 @@ message that is safe to show a client: it never carries our credentials.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import re
-import time
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 
@@ -32,6 +29,16 @@ from app.dependency_proxy.errors import (
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
+from app.dependency_proxy.upstream_auth import (
+    RegistryAuth,
+    TokenStore,
+    UpstreamCredentials,
+    failure_kind,
+    leading_int,
+    retry_after_seconds,
+    seconds_text,
+    transport_failure,
+)
 
 MANIFEST_MEDIA_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -42,26 +49,11 @@ MANIFEST_MEDIA_TYPES = (
 BLOB_CHUNK_SIZE = 1024 * 1024
 #: Cap for the GET that head_manifest falls back to (the OCI spec's suggested limit).
 DEFAULT_MANIFEST_LIMIT = 4 * 1024 * 1024
-#: The token spec's default when the token endpoint omits expires_in.
-DEFAULT_TOKEN_LIFETIME = 60
-#: Renew tokens this early so one is never presented just as it expires.
-TOKEN_RENEWAL_MARGIN = 10.0
-_MAX_CACHED_TOKENS = 10_000
 
 _NAME_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _NAME = re.compile(rf"^{_NAME_COMPONENT}(?:/{_NAME_COMPONENT})*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _DIGEST = re.compile(r"^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
-_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
-
-
-@dataclass(frozen=True)
-class UpstreamCredentials:
-    username: str
-    password: str
-
-    def __repr__(self) -> str:  # keeps the secret out of logs and tracebacks
-        return f"UpstreamCredentials(username={self.username!r}, password='***')"
 
 
 @dataclass(frozen=True)
@@ -85,207 +77,6 @@ class RateLimit:
     observed_at: datetime
 
 
-def _basic(credentials: UpstreamCredentials) -> str:
-    raw = f"{credentials.username}:{credentials.password}".encode()
-    return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return url.scheme, url.host, url.port
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g}s"
-
-
-def _transport_failure(
-    exc: httpx.HTTPError, who: str, timeout: httpx.Timeout
-) -> UpstreamUnavailable:
-    """Say why a request failed, for an operator reading a client's error."""
-    if isinstance(exc, httpx.ConnectTimeout):
-        return UpstreamUnavailable(f"{who} timed out after {_seconds(timeout.connect or 0)}")
-    if isinstance(exc, httpx.PoolTimeout):
-        return UpstreamUnavailable(f"no free connection to the {who} after {timeout.pool}s")
-    if isinstance(exc, httpx.TimeoutException):
-        return UpstreamUnavailable(f"{who} timed out after {_seconds(timeout.read or 0)}")
-    if isinstance(exc, httpx.ConnectError):
-        # The OS reason (refused, DNS failure) is what an operator needs; it holds no secrets.
-        return UpstreamUnavailable(f"could not connect to the {who}: {exc}")
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return UpstreamUnavailable(f"{who} closed the connection before the response was complete")
-    if isinstance(exc, httpx.TooManyRedirects):
-        return UpstreamUnavailable(f"{who} redirected too many times")
-    return UpstreamUnavailable(f"{who} request failed ({type(exc).__name__})")
-
-
-def _failure_kind(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout"
-    if isinstance(exc, httpx.ConnectError):
-        return "connection_error"
-    return "protocol_error"
-
-
-def _retry_after(value: str | None) -> int | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return int(value)
-    try:  # the other form RFC 9110 allows: an HTTP date
-        wait = parsedate_to_datetime(value) - datetime.now(UTC)
-    except (TypeError, ValueError):  # unparsable, or a date without a zone
-        return None
-    return max(0, int(wait.total_seconds()))
-
-
-def _leading_int(value: str | None) -> int | None:
-    # Docker Hub sends "100;w=21600": the count, then the window in seconds.
-    if value is None:
-        return None
-    head = value.split(";", 1)[0].strip()
-    return int(head) if head.isdigit() else None
-
-
-def _challenges(response: httpx.Response) -> dict[str, dict[str, str]]:
-    """WWW-Authenticate challenges by lower-case scheme ("bearer", "basic")."""
-    found = {}
-    for header in response.headers.get_list("www-authenticate"):
-        scheme, _, rest = header.strip().partition(" ")
-        params = {k.lower(): quoted or bare for k, quoted, bare in _CHALLENGE_PARAM.findall(rest)}
-        found[scheme.lower()] = params
-    return found
-
-
-_Origin = tuple[str, str, int | None]
-_TokenKey = tuple[str, str, str, str]  # realm, service, scope, username
-
-
-class _TokenStore:
-    """Bearer tokens per (realm, service, scope, username), fetched once per lifetime."""
-
-    def __init__(self, http: httpx.AsyncClient, counts: Counter[str], secure: bool) -> None:
-        self._http = http
-        self._counts = counts
-        self._secure = secure
-        self._tokens: dict[_TokenKey, tuple[str, float]] = {}  # value, monotonic expiry
-        self._locks: dict[_TokenKey, asyncio.Lock] = {}
-        # What each registry origin last challenged with, so a cached token (or Basic)
-        # can be sent up front instead of paying a 401 round trip on every request.
-        self.bearer_realms: dict[_Origin, tuple[str, str]] = {}
-        self.basic_origins: set[_Origin] = set()
-
-    def cached(self, key: _TokenKey) -> str | None:
-        value, expires_at = self._tokens.get(key, ("", 0.0))
-        return value if expires_at > time.monotonic() else None
-
-    def forget(self, key: _TokenKey) -> None:
-        self._tokens.pop(key, None)
-
-    async def obtain(self, key: _TokenKey, credentials: UpstreamCredentials | None) -> str:
-        async with self._locks.setdefault(key, asyncio.Lock()):  # one fetch per scope at a time
-            value = self.cached(key)
-            if value is None:
-                value, lifetime = await self._fetch(key, credentials)
-                if len(self._tokens) >= _MAX_CACHED_TOKENS:
-                    self._tokens = {k: v for k, v in self._tokens.items() if self.cached(k)}
-                    self._locks = {
-                        k: lock
-                        for k, lock in self._locks.items()
-                        if lock.locked() or k in self._tokens
-                    }
-                margin = min(TOKEN_RENEWAL_MARGIN, lifetime / 2)
-                self._tokens[key] = (value, time.monotonic() + lifetime - margin)
-            return value
-
-    async def _fetch(
-        self, key: _TokenKey, credentials: UpstreamCredentials | None
-    ) -> tuple[str, int]:
-        realm, service, scope, _ = key
-        url = httpx.URL(realm)
-        if url.scheme not in ("http", "https"):
-            raise UpstreamUnavailable("the upstream named a token realm that is not HTTP(S)")
-        if credentials is not None and self._secure and url.scheme != "https":
-            raise UpstreamUnavailable("the upstream token realm is not HTTPS; credentials withheld")
-        params = {name: value for name, value in (("service", service), ("scope", scope)) if value}
-        headers = {"Authorization": _basic(credentials)} if credentials else {}
-        try:
-            response = await self._http.get(url.copy_merge_params(params), headers=headers)
-        except httpx.HTTPError as exc:
-            self._counts[_failure_kind(exc)] += 1
-            raise _transport_failure(exc, "upstream token endpoint", self._http.timeout) from exc
-        status = response.status_code
-        if status in (401, 403):
-            who = "the credentials" if credentials else "anonymous access"
-            raise UpstreamDenied(f"upstream refused {who}")
-        if status == 429:
-            retry = _retry_after(response.headers.get("retry-after"))
-            raise UpstreamRateLimited("upstream token endpoint rate limit reached", retry)
-        if status != 200:
-            raise UpstreamUnavailable(f"upstream token endpoint answered {status}")
-        return _token_from(response)
-
-
-def _token_from(response: httpx.Response) -> tuple[str, int]:
-    try:
-        body = response.json()
-        value = body.get("token") or body.get("access_token")
-        lifetime = int(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
-    except (ValueError, AttributeError, TypeError):
-        value, lifetime = None, 0
-    if not isinstance(value, str) or not value:
-        raise UpstreamUnavailable("upstream token endpoint sent no token")
-    return value, lifetime if lifetime > 0 else DEFAULT_TOKEN_LIFETIME
-
-
-class _RegistryAuth(httpx.Auth):
-    """The token dance for one request, driven by the upstream's challenge.
-
-    Only the registry's own origin is answered: a 401 from a host we were
-    redirected to (a CDN) is returned as is, so no token is ever sent there.
-    """
-
-    def __init__(
-        self, store: _TokenStore, credentials: UpstreamCredentials | None, scope: str
-    ) -> None:
-        self._store = store
-        self._credentials = credentials
-        self._scope = scope
-        self._username = credentials.username if credentials else ""
-
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        origin = _origin(request.url)
-        known = self._store.bearer_realms.get(origin)
-        key = (*known, self._scope, self._username) if known else None
-        if key is not None and (token := self._store.cached(key)):
-            request.headers["Authorization"] = f"Bearer {token}"
-        elif origin in self._store.basic_origins and self._credentials is not None:
-            request.headers["Authorization"] = _basic(self._credentials)
-        response = yield request
-        if response.status_code != 401 or _origin(response.request.url) != origin:
-            return
-        await response.aread()  # frees its connection before the token request needs one
-        challenges = _challenges(response)
-        bearer = challenges.get("bearer", {})
-        if "realm" in bearer:
-            self._store.bearer_realms[origin] = (bearer["realm"], bearer.get("service", ""))
-            if key is not None:
-                self._store.forget(key)  # revoked early, or it never covered this scope
-            scope = bearer.get("scope", self._scope)
-            key = (bearer["realm"], bearer.get("service", ""), scope, self._username)
-            token = await self._store.obtain(key, self._credentials)
-            request.headers["Authorization"] = f"Bearer {token}"
-        elif "basic" in challenges and self._credentials is not None:
-            if request.headers.get("Authorization", "").startswith("Basic "):
-                return  # these credentials were already refused
-            self._store.basic_origins.add(origin)
-            request.headers["Authorization"] = _basic(self._credentials)
-        else:
-            return
-        yield request
-
-
 class UpstreamBlob:
     """An open streaming blob response; close it (or use ``async with``) when done."""
 
@@ -302,7 +93,7 @@ class UpstreamBlob:
                 yield chunk
         except httpx.HTTPError as exc:
             # A stall or a cut mid-stream: the caller must discard what it spooled.
-            raise _transport_failure(exc, "upstream", self._timeout) from exc
+            raise transport_failure(exc, "upstream", self._timeout) from exc
 
     async def aclose(self) -> None:
         await self._response.aclose()
@@ -345,7 +136,7 @@ class UpstreamClient:
             headers={"User-Agent": "dockyard", "Accept-Encoding": "identity"},
             event_hooks={"response": [self._observe]},
         )
-        self._tokens = _TokenStore(
+        self._tokens = TokenStore(
             self._http, self.request_counts, secure=self.base_url.startswith("https:")
         )
 
@@ -468,7 +259,7 @@ class UpstreamClient:
         headers = {"Accept": accept} if accept else {}
         request = self._http.build_request(method, path, headers=headers)
         scope = f"repository:{self.upstream_name(image)}:pull"
-        auth = _RegistryAuth(self._tokens, credentials, scope)
+        auth = RegistryAuth(self._tokens, credentials, scope)
         return await self._http.send(request, auth=auth, stream=True)
 
     @asynccontextmanager
@@ -480,11 +271,11 @@ class UpstreamClient:
         except TimeoutError as exc:
             self.request_counts["timeout"] += 1
             raise UpstreamUnavailable(
-                f"upstream timed out after {_seconds(self._total_timeout)}"
+                f"upstream timed out after {seconds_text(self._total_timeout)}"
             ) from exc
         except httpx.HTTPError as exc:
-            self.request_counts[_failure_kind(exc)] += 1
-            raise _transport_failure(exc, "upstream", self._http.timeout) from exc
+            self.request_counts[failure_kind(exc)] += 1
+            raise transport_failure(exc, "upstream", self._http.timeout) from exc
 
     @staticmethod
     def _raise_for_status(
@@ -498,7 +289,7 @@ class UpstreamClient:
         if status in (401, 403):
             raise UpstreamDenied(f"the upstream refused access to {image}")
         if status == 429:
-            retry_after = _retry_after(response.headers.get("retry-after"))
+            retry_after = retry_after_seconds(response.headers.get("retry-after"))
             suffix = f" (retry after {retry_after}s)" if retry_after is not None else ""
             raise UpstreamRateLimited(f"upstream rate limit reached{suffix}", retry_after)
         raise UpstreamUnavailable(f"upstream answered {status}")
@@ -506,8 +297,8 @@ class UpstreamClient:
     async def _observe(self, response: httpx.Response) -> None:
         # Runs for every response, redirects and token endpoint included.
         self.request_counts[str(response.status_code)] += 1
-        limit = _leading_int(response.headers.get("ratelimit-limit"))
-        remaining = _leading_int(response.headers.get("ratelimit-remaining"))
+        limit = leading_int(response.headers.get("ratelimit-limit"))
+        remaining = leading_int(response.headers.get("ratelimit-remaining"))
         if limit is not None or remaining is not None:
             self._rate_limit = RateLimit(limit, remaining, datetime.now(UTC))
 
