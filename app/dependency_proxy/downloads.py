@@ -88,7 +88,8 @@ class BlobReader:
     """The bytes of one blob for one client, read from a file in large chunks.
 
     `size` is the announced length (None if the upstream sent none). Iterating
-    raises DownloadFailed if the download behind it fails; close with `aclose`.
+    raises DownloadFailed if the download behind it fails. Close it (`aclose` or
+    `async with`): the HTTP layer must do so when its client goes away.
     """
 
     def __init__(self, fd: int, size: int | None, progress: _Progress, chunk_size: int) -> None:
@@ -116,9 +117,22 @@ class BlobReader:
         raise StopAsyncIteration
 
     async def aclose(self) -> None:
+        self._close()
+
+    async def __aenter__(self) -> BlobReader:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._close()
+
+    def _close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+    def __del__(self) -> None:
+        # Safety net for a reader dropped without aclose (a client gone mid-body).
+        self._close()
 
 
 class _Committed:
@@ -381,7 +395,10 @@ class BlobDownloads:
         """A reader of the blob, once its upstream response is in (or it is stored).
 
         Errors of `start()` (UpstreamError, BlobUnknown, TooLarge...) are raised
-        here, to every caller waiting for the same download.
+        here, to every caller waiting for the same download. `on_commit` is
+        awaited only by the download that commits (the caller that started it,
+        even if its client has gone); callers that joined someone else's
+        download, or found the blob stored, record their own row.
         """
         hex_digest = digest_hex(digest)
         for _ in range(_ATTEMPTS):
@@ -411,6 +428,10 @@ class BlobDownloads:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # A task cancelled before its first step never runs its own clean-up.
+        for download in list(self._downloads.values()):
+            self._abandon(download, DownloadFailed("the blob download was cancelled"))
+            self._settle(download)
 
     def _open_committed(self, digest: str) -> BlobReader | None:
         try:
@@ -457,8 +478,7 @@ class BlobDownloads:
             try:
                 size = await self._transfer(download, start)
             except BaseException as exc:
-                download.spool.discard()
-                download.fail(exc)
+                self._abandon(download, exc)
                 raise
             download.succeed()
             if on_commit is not None:
@@ -466,10 +486,19 @@ class BlobDownloads:
         except Exception as exc:
             logger.warning("blob download %s failed: %r", digest, exc)
         finally:
-            download.spool.release()
+            self._settle(download)
+
+    @staticmethod
+    def _abandon(download: _Download, exc: BaseException) -> None:
+        download.spool.discard()
+        download.fail(exc)
+
+    def _settle(self, download: _Download) -> None:
+        if not download.released:
+            download.spool.release()  # drops the lock: other workers see the outcome now
             download.released = True
-            if self._downloads.get(download.hex_digest) is download:
-                del self._downloads[download.hex_digest]
+        if self._downloads.get(download.hex_digest) is download:
+            del self._downloads[download.hex_digest]
 
     async def _transfer(self, download: _Download, start: StartDownload) -> int:
         """Fetch, spool, verify and commit; returns the size."""

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from app.dependency_proxy.errors import BlobUnknown, DigestMismatch, InvalidReference
+from app.dependency_proxy.storage import LocalBlobStore, create_locked, is_locked
+
+DATA = bytes(range(256)) * 1000
+DIGEST = f"sha256:{hashlib.sha256(DATA).hexdigest()}"
+
+
+async def chunked(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:
+    for offset in range(0, len(data), size):
+        yield data[offset : offset + size]
+
+
+async def collect(chunks: AsyncIterator[bytes]) -> bytes:
+    return b"".join([chunk async for chunk in chunks])
+
+
+def leftovers(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file()]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(tmp_path, chunk_size=10_000)
+
+
+async def test_written_blob_is_content_addressed_and_read_back(store: LocalBlobStore) -> None:
+    assert await store.write(DIGEST, chunked(DATA)) == len(DATA)
+
+    hex_digest = DIGEST.removeprefix("sha256:")
+    expected = store.root / "blobs" / "sha256" / hex_digest[:2] / hex_digest
+    assert store.local_path(DIGEST) == expected
+    assert expected.read_bytes() == DATA
+    assert await store.exists(DIGEST)
+    assert await store.size(DIGEST) == len(DATA)
+    assert await collect(store.open(DIGEST)) == DATA
+    assert list(store.spool_dir.iterdir()) == []
+
+
+async def test_open_reads_a_range_in_chunks(store: LocalBlobStore) -> None:
+    await store.write(DIGEST, chunked(DATA))
+
+    chunks = [chunk async for chunk in store.open(DIGEST, start=5, end=25_005)]
+
+    assert [len(chunk) for chunk in chunks] == [10_000, 10_000, 5_000]
+    assert b"".join(chunks) == DATA[5:25_005]
+
+
+async def test_mismatching_bytes_leave_nothing_behind(store: LocalBlobStore) -> None:
+    with pytest.raises(DigestMismatch):
+        await store.write(DIGEST, chunked(DATA[:-1] + b"!"))
+
+    assert not await store.exists(DIGEST)
+    assert leftovers(store.root) == []
+
+
+async def test_broken_stream_leaves_nothing_behind(store: LocalBlobStore) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield DATA[:100]
+        raise ConnectionError("cut")
+
+    with pytest.raises(ConnectionError):
+        await store.write(DIGEST, broken())
+
+    assert leftovers(store.root) == []
+
+
+async def test_missing_blob(store: LocalBlobStore) -> None:
+    assert not await store.exists(DIGEST)
+    assert await store.size(DIGEST) is None
+    assert store.local_path(DIGEST) is None
+    with pytest.raises(BlobUnknown):
+        await collect(store.open(DIGEST))
+
+
+async def test_delete_is_idempotent(store: LocalBlobStore) -> None:
+    await store.write(DIGEST, chunked(DATA))
+
+    await store.delete(DIGEST)
+    await store.delete(DIGEST)
+
+    assert not await store.exists(DIGEST)
+
+
+@pytest.mark.parametrize(
+    "digest",
+    [
+        "sha256:../../../../etc/passwd",
+        "sha256:" + "A" * 64,
+        "sha256:" + "a" * 63,
+        "sha256:" + "a" * 64 + "\n",
+        "sha512:" + "a" * 64,
+        "a" * 64,
+        "",
+    ],
+)
+async def test_only_strict_sha256_digests_build_paths(store: LocalBlobStore, digest: str) -> None:
+    with pytest.raises(InvalidReference):
+        store.path_for(digest)
+    with pytest.raises(InvalidReference):
+        await store.exists(digest)
+    with pytest.raises(InvalidReference):
+        await store.write(digest, chunked(b""))
+
+
+def test_locked_file_is_created_once_and_never_visible_unlocked(tmp_path: Path) -> None:
+    path = tmp_path / "x.part"
+
+    fd = create_locked(path)
+    assert fd is not None
+    try:
+        assert create_locked(path) is None
+        assert is_locked(path)
+    finally:
+        os.close(fd)
+    assert not is_locked(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.part"]
