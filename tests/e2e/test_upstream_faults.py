@@ -274,3 +274,28 @@ def test_head_and_get_carry_the_same_headers(
     blob_head = httpx.head(f"{pull.base}/blobs/{digest}", headers=pull.headers, timeout=10)
     for name in ("Docker-Content-Digest", "Content-Length", "ETag"):
         assert blob_head.headers[name] == blob_get.headers[name]
+
+
+def test_download_once_holds_across_worker_processes(tmp_path: Path, fake: FakeUpstream) -> None:
+    layer = os.urandom(6 * 1024 * 1024)
+    fake.add_image("library/workers", "1", [layer])
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    env = {"DOCKYARD_WORKERS": "2", "DOCKYARD_UPSTREAM_READ_TIMEOUT": "5"}
+    with DockyardServer(tmp_path / "workers", fake.url, env=env) as server:
+        account = server.provision("walt", "workers")
+        pull = Puller(server, account, "workers")
+        assert pull.manifest("1").status_code == 200
+        fake.faults.delay["blob"] = 1.0
+
+        async def one() -> bytes:
+            # A new connection each: the kernel spreads them over both workers.
+            async with httpx.AsyncClient(timeout=60) as client:
+                answer = await client.get(f"{pull.base}/blobs/{digest}", headers=pull.headers)
+                return answer.content
+
+        async def crowd() -> list[bytes]:
+            return await asyncio.gather(*(one() for _ in range(12)))
+
+        bodies = asyncio.run(crowd())
+    assert all(body == layer for body in bodies)
+    assert len(fake.received("blob", "GET")) == 1
