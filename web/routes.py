@@ -1,5 +1,22 @@
-"""Web page routes (filled in by the web issue)."""
+"""Web page routes: every page area's routes plus the static files from `frontend/`."""
 
-from starlette.routing import BaseRoute
+from __future__ import annotations
 
-routes: list[BaseRoute] = []
+from pathlib import Path
+
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from web import admin, api_v4, auth, groups, tokens
+
+FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+STATIC_PREFIX = "/-/static"
+
+routes: list[BaseRoute] = [
+    Mount(STATIC_PREFIX, app=StaticFiles(directory=FRONTEND_DIR, check_dir=False), name="static"),
+    *api_v4.routes,  # GitLab's REST cache purge (owned by the GraphQL engineer)
+    *auth.routes,
+    *tokens.routes,
+    *admin.routes,
+    *groups.routes,
+]

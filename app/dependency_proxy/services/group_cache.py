@@ -1,0 +1,188 @@
+"""What a group's cache holds and how well it works: the summary and the listings.
+
+Counts and sizes follow GitLab: every row is counted whatever its status,
+because a row pending destruction still occupies storage until the cleanup
+worker deletes it; `pending_destruction_count` says how many are on their way
+out, so a page can show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tortoise.functions import Count, Sum
+
+from app.accounts.principal import Principal
+from app.config import Settings
+from app.dependency_proxy.group_settings import identity_of
+from app.dependency_proxy.models import (
+    Blob,
+    CacheStatus,
+    GroupSetting,
+    ImageTtlGroupPolicy,
+    Manifest,
+)
+from app.dependency_proxy.services.access import require_reader
+from app.dependency_proxy.services.pagination import Page, paginate
+from app.dependency_proxy.statistics import CacheStatistics, read_counts
+from app.groups import policy
+from app.groups.models import Group
+
+# Manifests keep their bytes in the row; listings never load them.
+MANIFEST_LISTING_FIELDS = (
+    "id",
+    "group_id",
+    "file_name",
+    "image_name",
+    "reference",
+    "digest",
+    "content_type",
+    "size",
+    "status",
+    "read_at",
+    "checked_at",
+    "created_at",
+    "updated_at",
+)
+_LEAVING = (CacheStatus.PENDING_DESTRUCTION, CacheStatus.PROCESSING)
+
+
+class RateLimitLike(Protocol):
+    """What the upstream client's `rate_limit` offers (`upstream.RateLimit`)."""
+
+    @property
+    def limit(self) -> int | None: ...
+
+    @property
+    def remaining(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class CacheSummary:
+    image_count: int
+    blob_count: int
+    total_size_bytes: int
+    manifest_hits: int
+    manifest_misses: int
+    blob_hits: int
+    blob_misses: int
+    bytes_from_cache: int
+    bytes_from_upstream: int
+    hit_ratio: float | None  # None until the group has served anything
+    image_prefix: str
+    enabled: bool
+    identity: str | None  # only for Owners; the secret is never returned
+    has_secret: bool  # only for Owners (False for everyone else)
+    revalidation_interval: int
+    ttl_enabled: bool
+    ttl_days: int
+    rate_limit_limit: int | None
+    rate_limit_remaining: int | None
+    pending_destruction_count: int
+    can_administer: bool  # may change settings and clear the cache
+
+
+@dataclass(frozen=True)
+class _Totals:
+    count: int = 0
+    size: int = 0
+    leaving: int = 0
+
+
+async def _totals(model: type[Manifest] | type[Blob], group_id: int) -> _Totals:
+    """One grouped query: rows and bytes per status."""
+    rows = (
+        await model.filter(group_id=group_id)
+        .annotate(count=Count("id"), total=Sum("size"))
+        .group_by("status")
+        .values_list("status", "count", "total")
+    )
+    count = size = leaving = 0
+    for status, rows_of_status, total in rows:
+        count += int(rows_of_status)
+        size += int(total or 0)
+        if int(status) in _LEAVING:
+            leaving += int(rows_of_status)
+    return _Totals(count, size, leaving)
+
+
+def image_prefix(settings: Settings, group: Group) -> str:
+    """What users put before the image name in `docker pull` (lower case)."""
+    return f"{settings.registry_host}/{group.full_path.lower()}/dependency_proxy/containers"
+
+
+async def get_cache_summary(
+    principal: Principal,
+    group: Group,
+    statistics: CacheStatistics | None,
+    settings: Settings,
+    *,
+    rate_limit: RateLimitLike | None = None,
+) -> CacheSummary:
+    """The group's cache at a glance (Guest or more)."""
+    await require_reader(principal, group)
+    manifests = await _totals(Manifest, group.id)
+    blobs = await _totals(Blob, group.id)
+    counts = await read_counts(statistics, group.id)
+    # Reading never creates the lazily built rows: unsaved ones carry the defaults.
+    setting = await GroupSetting.get_or_none(group_id=group.id) or GroupSetting(group_id=group.id)
+    ttl = await ImageTtlGroupPolicy.get_or_none(group_id=group.id) or ImageTtlGroupPolicy(
+        group_id=group.id
+    )
+    owner = await policy.can_administer(principal, group)
+    hits = counts.manifest_hits + counts.blob_hits
+    lookups = hits + counts.manifest_misses + counts.blob_misses
+    return CacheSummary(
+        image_count=manifests.count,
+        blob_count=blobs.count,
+        total_size_bytes=manifests.size + blobs.size,
+        manifest_hits=counts.manifest_hits,
+        manifest_misses=counts.manifest_misses,
+        blob_hits=counts.blob_hits,
+        blob_misses=counts.blob_misses,
+        bytes_from_cache=counts.bytes_from_cache,
+        bytes_from_upstream=counts.bytes_from_upstream,
+        hit_ratio=hits / lookups if lookups else None,
+        image_prefix=image_prefix(settings, group),
+        enabled=setting.enabled,
+        identity=identity_of(setting, settings.secret_key) if owner else None,
+        has_secret=owner and bool(setting.secret_encrypted),
+        revalidation_interval=setting.revalidation_interval,
+        ttl_enabled=ttl.enabled,
+        ttl_days=ttl.ttl,
+        rate_limit_limit=rate_limit.limit if rate_limit is not None else None,
+        rate_limit_remaining=rate_limit.remaining if rate_limit is not None else None,
+        pending_destruction_count=manifests.leaving + blobs.leaving,
+        can_administer=owner,
+    )
+
+
+async def list_manifests(
+    principal: Principal,
+    group: Group,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page[Manifest]:
+    """The group's cached manifests, newest first (without their bytes)."""
+    await require_reader(principal, group)
+    query = Manifest.filter(group_id=group.id).only(*MANIFEST_LISTING_FIELDS)
+    return await paginate(query, first=first, after=after, last=last, before=before)
+
+
+async def list_blobs(
+    principal: Principal,
+    group: Group,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page[Blob]:
+    """The group's cached blobs, newest first."""
+    await require_reader(principal, group)
+    query: Any = Blob.filter(group_id=group.id)
+    return await paginate(query, first=first, after=after, last=last, before=before)

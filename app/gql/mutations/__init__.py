@@ -1,0 +1,1 @@
+"""One mutation per module; `app.gql.schema` composes them into the Mutation root."""

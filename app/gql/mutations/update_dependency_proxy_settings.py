@@ -1,0 +1,59 @@
+"""updateDependencyProxySettings: GitLab's mutation, plus Dockyard's revalidationInterval."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.dependency_proxy.group_settings import identity_of
+from app.dependency_proxy.services.update_settings import update_dependency_proxy_settings
+from app.gql.context import Info
+from app.gql.mutations.base import attempt, group_for
+from app.gql.types import DependencyProxySetting
+
+
+@strawberry.input
+class UpdateDependencyProxySettingsInput:
+    client_mutation_id: str | None = None
+    group_path: strawberry.ID
+    enabled: bool | None = None
+    identity: str | None = None
+    secret: str | None = strawberry.field(
+        default=None, description="Never readable back; give it together with identity."
+    )
+    revalidation_interval: int | None = strawberry.field(
+        default=None, description="Dockyard: seconds a cached tag is served without a HEAD."
+    )
+
+
+@strawberry.type
+class UpdateDependencyProxySettingsPayload:
+    client_mutation_id: str | None
+    errors: list[str]
+    dependency_proxy_setting: DependencyProxySetting | None
+
+
+async def update_dependency_proxy_settings_mutation(
+    info: Info, input: UpdateDependencyProxySettingsInput
+) -> UpdateDependencyProxySettingsPayload | None:
+    context = info.context
+    group = await group_for(info, str(input.group_path))
+    setting, errors = await attempt(
+        update_dependency_proxy_settings(
+            context.viewer,
+            group,
+            context.settings,
+            enabled=input.enabled,
+            identity=input.identity,
+            secret=input.secret,
+            revalidation_interval=input.revalidation_interval,
+        )
+    )
+    return UpdateDependencyProxySettingsPayload(
+        client_mutation_id=input.client_mutation_id,
+        errors=errors,
+        dependency_proxy_setting=(
+            DependencyProxySetting.of(setting, identity_of(setting, context.settings.secret_key))
+            if setting is not None
+            else None
+        ),
+    )

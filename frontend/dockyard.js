@@ -1,0 +1,8 @@
+// Dockyard's progressive enhancements: every page works without them.
+import { installCopyButtons } from "./copy.js";
+import { installAutoSubmit, installDialogs } from "./dialogs.js";
+
+document.documentElement.classList.add("js");
+installCopyButtons();
+installDialogs();
+installAutoSubmit();

@@ -1,0 +1,136 @@
+"""Serving from a warm cache: blob throughput (curl) and manifest requests per second.
+
+Dockyard and distribution's pull-through mode each cache the large image once
+(a cold GET, untimed); then the cached blob is downloaded with curl, the two
+systems taking turns, and each cached manifest URL is hammered by wrk (or a
+bounded httpx loop) for a few seconds. The token dance happens once, before
+the timing. The same cache is then served by the other ASGI servers that
+``make bench`` could install (uvicorn with httptools+uvloop, granian): an
+experiment on the serving path, the app is unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.bench.clients import curl_download, request_rate
+from tests.bench.report import REPORT, Row, median, ratio_at_least
+from tests.bench.servers import SERVERS, BenchDockyard, DockyardTemplate, server_available
+from tests.bench.workload import BenchImage, BenchImages
+from tests.support.images import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
+from tests.support.reference_registry import PullThroughRegistry
+
+pytestmark = pytest.mark.e2e
+
+DOWNLOADS = 5
+RATE_SECONDS = 5
+ACCEPT = {"Accept": ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST))}
+
+
+class Endpoints:
+    """The cached blob and manifest URLs of one system, with the headers to use."""
+
+    def __init__(self, blob: str, by_digest: str, by_tag: str, headers: dict[str, str]) -> None:
+        self.blob, self.by_digest, self.by_tag = blob, by_digest, by_tag
+        self.headers = headers | ACCEPT
+
+    def fill(self) -> None:
+        """One cold GET of each, so that everything measured afterwards is a hit."""
+        curl_download(self.blob, self.headers, timeout=300)
+        for url in (self.by_digest, self.by_tag):
+            httpx.get(url, headers=self.headers, timeout=30).raise_for_status()
+
+
+def dockyard_endpoints(dockyard: BenchDockyard, image: BenchImage) -> Endpoints:
+    name, layer = image.repository, image.image.layers[0]
+    return Endpoints(
+        dockyard.url_for(name, "blobs", layer.digest),
+        dockyard.url_for(name, "manifests", image.image.digest),
+        dockyard.url_for(name, "manifests", image.image.tag or "latest"),
+        dockyard.auth_headers(name),
+    )
+
+
+def proxy_endpoints(proxy: PullThroughRegistry, image: BenchImage) -> Endpoints:
+    base = f"{proxy.url}/v2/{image.image.repository}"
+    layer = image.image.layers[0]
+    tag = image.image.tag or "latest"
+    return Endpoints(
+        f"{base}/blobs/{layer.digest}",
+        f"{base}/manifests/{image.image.digest}",
+        f"{base}/manifests/{tag}",
+        {},
+    )
+
+
+def _throughput(dockyard: Endpoints, proxy: Endpoints) -> tuple[list[float], list[float]]:
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(DOWNLOADS):  # taking turns, so both see the same machine
+        ours.append(curl_download(dockyard.blob, dockyard.headers))
+        theirs.append(curl_download(proxy.blob, proxy.headers))
+    return ours, theirs
+
+
+def _measure(server: str, dockyard: Endpoints, proxy: Endpoints, image: BenchImage) -> None:
+    label = "" if server == "uvicorn" else f" [{server}, experiment]"
+    ours, theirs = _throughput(dockyard, proxy)
+    REPORT.add(
+        Row(
+            f"cached blob download, {image.label}{label}",
+            "MB/s",
+            median(ours),
+            median(theirs),
+            samples=DOWNLOADS,
+            target=ratio_at_least(1.0),
+        )
+    )
+    for kind in ("by_digest", "by_tag"):
+        ours_rate = request_rate(getattr(dockyard, kind), dockyard.headers, seconds=RATE_SECONDS)
+        theirs_rate = request_rate(getattr(proxy, kind), proxy.headers, seconds=RATE_SECONDS)
+        errors = ours_rate.errors + theirs_rate.errors
+        note = f"{ours_rate.tool}, 8 connections" + (f", {errors} non-2xx" if errors else "")
+        if kind == "by_tag":
+            note += ", both revalidate the tag upstream"
+        REPORT.add(
+            Row(
+                f"cached manifest {kind.replace('_', ' ')}{label}",
+                "req/s",
+                ours_rate.requests_per_second,
+                theirs_rate.requests_per_second,
+                samples=ours_rate.requests,
+                note=note,
+            )
+        )
+
+
+def test_cached_blob_throughput_and_manifest_rate(
+    bench_images: BenchImages,
+    dockyard_template: DockyardTemplate,
+    fresh_proxy: PullThroughRegistry,
+    tmp_path: Path,
+) -> None:
+    image = bench_images.large
+    proxy = proxy_endpoints(fresh_proxy, image)
+    proxy.fill()
+    workdir = tmp_path / "dockyard"
+    dockyard = BenchDockyard(workdir, dockyard_template)
+    with dockyard:
+        endpoints = dockyard_endpoints(dockyard, image)
+        endpoints.fill()
+        _measure("uvicorn", endpoints, proxy, image)
+    for server in SERVERS:
+        if server == "uvicorn":
+            continue
+        if not server_available(server):
+            print(f"\n[bench] {server} not installed in .venv/bench-extras: skipped")
+            continue
+        variant = BenchDockyard(workdir, dockyard_template, server=server)
+        variant.restart()  # the same data folder: the cache is already warm
+        try:
+            _measure(server, dockyard_endpoints(variant, image), proxy, image)
+        finally:
+            variant.stop()

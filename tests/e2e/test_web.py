@@ -1,0 +1,296 @@
+"""The web interface in a real browser (Debian's chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.web_support import (
+    PASSWORD,
+    LiveDockyard,
+    browser,
+    dockyard,
+    new_page,
+    screenshot,
+    sign_in,
+)
+
+pytestmark = pytest.mark.e2e
+__all__ = ["browser", "dockyard", "new_page"]  # fixtures used by name below
+
+GROUP = "acme/platform"
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.fixture(scope="module")
+def world(dockyard: LiveDockyard) -> LiveDockyard:
+    """Users and groups made with the CLI, as an operator would."""
+    dockyard.user("olivia")
+    dockyard.user("gus")
+    dockyard.user("ada", admin=True)
+    dockyard.cli("group", "create", "acme", "--name", "ACME")
+    dockyard.cli("group", "create", "xss", "--name", "Evil <script>alert(1)</script>")
+    dockyard.cli("group", "create", GROUP, "--name", "Platform")
+    dockyard.cli("group", "create", "acme/empty", "--name", "Empty")
+    dockyard.cli("member", "add", "acme", "olivia", "--role", "owner")
+    dockyard.cli("member", "add", GROUP, "gus", "--role", "guest")
+    dockyard.cli("member", "add", "xss", "ada", "--role", "owner")
+    # TODO(lead): when the pull path lands, replace these rows with a real pull
+    # through the proxy (images appear after `skopeo copy` / `docker pull`).
+    images = [
+        {
+            "name": "library/alpine",
+            "reference": "3.20",
+            "digest": DIGEST,
+            "size": 1_234,
+            "blob_size": 3_620_000,
+        },
+        {
+            "name": "library/python",
+            "reference": "3.12-slim",
+            "digest": "sha256:" + "cd" * 32,
+            "size": 2_345,
+            "blob_size": 45_120_000,
+        },
+        {
+            "name": "library/nginx",
+            "reference": DIGEST,
+            "digest": DIGEST,
+            "size": 1_534,
+            "blob_size": 67_000_000,
+        },
+    ]
+    dockyard.seed_cache(GROUP, images)
+    return dockyard
+
+
+def test_sign_in_with_a_bad_password_then_a_good_one(world: LiveDockyard, new_page: Any) -> None:
+    page = new_page()
+    sign_in(page, "olivia", "not the password")
+    assert page.locator(".form-error").inner_text() == "Invalid login or password."
+    assert page.input_value("#login") == "olivia"  # the form keeps what was typed
+    screenshot(page, "sign-in")
+
+    page.fill("#password", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(world.url + "/")
+    assert page.locator(".whoami").inner_text().strip().endswith("olivia")
+    assert page.locator(".group-row").count() == 3  # acme and its two subgroups
+    screenshot(page, "groups")
+
+
+def test_prefix_shown_and_copied(world: LiveDockyard, new_page: Any) -> None:
+    page = new_page()
+    sign_in(page, "olivia")
+    page.goto(f"/groups/{GROUP}/-/dependency_proxy")
+    prefix = f"{world.host}/{GROUP}/dependency_proxy/containers"
+    assert page.input_value("#image-prefix") == prefix
+    assert page.locator("#blob-summary").inner_text().startswith("Contains 3 blobs of images")
+    page.click("button:has-text('Copy prefix')")
+    page.wait_for_function("document.querySelector('.copied') !== null")
+    assert page.evaluate("navigator.clipboard.readText()") == prefix
+
+    rows = page.locator(".image-row")
+    assert rows.count() == 3
+    assert "library/nginx@" + DIGEST in rows.nth(0).inner_text()  # newest first
+    rows.nth(0).locator("button:has-text('Copy')").click()
+    assert page.evaluate("navigator.clipboard.readText()") == f"{prefix}/library/nginx@{DIGEST}"
+    screenshot(page, "dependency-proxy")
+
+
+def test_empty_state_shows_the_real_prefix(world: LiveDockyard, new_page: Any) -> None:
+    page = new_page()
+    sign_in(page, "olivia")
+    page.goto("/groups/acme/empty/-/dependency_proxy")
+    empty = page.locator("#empty-state")
+    assert "There are no images in the cache" in empty.inner_text()
+    assert f"image: {world.host}/acme/empty/dependency_proxy/containers/alpine:latest" in (
+        page.locator("#ci-example").inner_text()
+    )
+    screenshot(page, "dependency-proxy-empty")
+
+
+def test_group_name_is_escaped(world: LiveDockyard, new_page: Any) -> None:
+    page = new_page()
+    alerts: list[str] = []
+
+    def dismiss(dialog: Any) -> None:
+        alerts.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    sign_in(page, "ada")
+    page.goto("/")
+    page.goto("/groups/xss/-/dependency_proxy")
+    assert "<script>alert(1)</script>" in page.locator("h1").inner_text()
+    assert alerts == []
+
+
+def test_settings_toggles_persist(world: LiveDockyard, new_page: Any) -> None:
+    page = new_page()
+    sign_in(page, "olivia")
+    page.goto("/groups/acme/empty/-/settings/packages_and_registries")
+    assert page.is_checked("#proxy-enabled")
+    page.locator("#proxy-settings .toggle").click()
+    page.fill("#revalidation-interval", "600")
+    page.locator("#proxy-settings button:has-text('Save changes')").click()
+    assert "Settings saved successfully." in page.locator(".flash").inner_text()
+
+    page.locator("#ttl-settings .toggle").click()
+    page.fill("#ttl-days", "30")
+    page.locator("#ttl-settings button:has-text('Save changes')").click()
+    page.fill("#identity", "dockerhub-bot")
+    page.fill("#secret", "dckr_pat_very_secret")
+    page.locator("#credentials-settings button:has-text('Save changes')").click()
+
+    page.reload()
+    assert not page.is_checked("#proxy-enabled")
+    assert page.input_value("#revalidation-interval") == "600"
+    assert page.is_checked("#ttl-enabled")
+    assert page.input_value("#ttl-days") == "30"
+    assert page.input_value("#identity") == "dockerhub-bot"
+    assert page.input_value("#secret") == ""
+    assert "dckr_pat_very_secret" not in page.content()
+    assert "set" in page.locator("#secret-state").inner_text()
+    screenshot(page, "settings")
+
+    page.goto("/groups/acme/empty/-/dependency_proxy")
+    notice = page.locator(".notice-warning")
+    assert "disabled for this group" in notice.inner_text()
+    notice.locator("a").click()
+    page.locator("#proxy-settings .toggle").click()
+    page.locator("#proxy-settings button:has-text('Save changes')").click()
+    assert page.is_checked("#proxy-enabled")
+
+
+def test_personal_access_token_shown_once(world: LiveDockyard, new_page: Any) -> None:
+    page = new_page()
+    sign_in(page, "olivia")
+    page.goto("/-/user_settings/personal_access_tokens")
+    page.fill("#token-name", "laptop")
+    page.click("button:has-text('Create token')")
+    secret = page.input_value("#new-token")
+    assert secret.startswith("dypat-")
+    login_line = page.input_value("#new-token-login")
+    assert login_line == f"docker login {world.host} -u olivia --password-stdin"
+    page.locator(".secret-once button:has-text('Copy token')").click()
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    screenshot(page, "personal-access-tokens")
+
+    # The token works for the registry's token endpoint...
+    response = httpx.get(
+        f"{world.url}/jwt/auth",
+        params={"service": "dependency_proxy"},
+        auth=("olivia", secret),
+    )
+    assert response.status_code == 200
+    # ...and is never shown again.
+    page.goto("/-/user_settings/personal_access_tokens")
+    assert secret not in page.content()
+    assert page.locator("td:has-text('laptop')").count() == 1
+
+
+def test_guest_sees_no_clear_cache_and_is_refused_posting(
+    world: LiveDockyard, new_page: Any
+) -> None:
+    page = new_page()
+    sign_in(page, "gus")
+    page.goto(f"/groups/{GROUP}/-/dependency_proxy")
+    assert page.locator(".image-row").count() == 3
+    assert page.locator("#clear-cache-button").count() == 0
+    token = page.locator("meta[name=csrf-token]").get_attribute("content")
+    # A hand-made form post, with a valid CSRF token, from the Guest's own session.
+    status = page.evaluate(
+        """async ([url, token]) => {
+            const body = new URLSearchParams({authenticity_token: token});
+            const response = await fetch(url, {method: "POST", body});
+            return response.status;
+        }""",
+        [f"/groups/{GROUP}/-/dependency_proxy/clear_cache", token],
+    )
+    assert status == 403
+    page.goto(f"/groups/{GROUP}/-/dependency_proxy/clear_cache")
+    assert page.locator(".error-code").inner_text() == "403"
+    screenshot(page, "forbidden")
+
+
+def test_form_post_without_csrf_token_is_refused(world: LiveDockyard, new_page: Any) -> None:
+    page = new_page()
+    sign_in(page, "olivia")
+    post_without_token = """async (url) => {
+        const response = await fetch(url, {method: "POST", body: new URLSearchParams()});
+        return response.status;
+    }"""
+    status = page.evaluate(post_without_token, f"/groups/{GROUP}/-/dependency_proxy/clear_cache")
+    assert status == 403
+    page.goto(f"/groups/{GROUP}/-/dependency_proxy")
+    assert page.locator(".image-row").count() == 3  # nothing was cleared
+
+
+def test_owner_clears_the_cache_through_the_dialog(world: LiveDockyard, new_page: Any) -> None:
+    page = new_page()
+    sign_in(page, "olivia")
+    page.goto(f"/groups/{GROUP}/-/dependency_proxy")
+    page.click("#clear-cache-button")
+    dialog = page.locator("#clear-cache-dialog")
+    assert dialog.is_visible()
+    assert "Clear 3 image(s) from cache?" in dialog.inner_text()
+    screenshot(page, "clear-cache-dialog")
+    dialog.locator("button:has-text('Cancel')").click()
+    assert not dialog.is_visible()
+
+    page.click("#clear-cache-button")
+    page.click("#confirm-clear-cache")
+    assert (
+        "All items in the cache are scheduled for removal." in page.locator(".flash").inner_text()
+    )
+    rows = page.locator(".image-row")
+    if rows.count():
+        assert rows.count() == page.locator(".image-row.scheduled").count()
+    # The cleanup worker deletes marked rows within a few seconds (interval 1 s here).
+    for _ in range(40):
+        if page.locator("#empty-state").count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    assert page.locator("#empty-state").is_visible()
+
+
+def test_members_page_and_deploy_token(world: LiveDockyard, new_page: Any) -> None:
+    page = new_page()
+    sign_in(page, "olivia")
+    page.goto(f"/groups/{GROUP}/-/group_members")
+    assert "inherited" in page.locator("tr:has-text('olivia')").inner_text()
+    page.fill("#deploy-name", "ci")
+    page.click("button:has-text('Create deploy token')")
+    secret = page.input_value("#deploy-token-secret")
+    assert secret.startswith("dydt-")
+    assert re.fullmatch(r"dockyard\+deploy-token-\d+", page.input_value("#deploy-token-username"))
+    screenshot(page, "members")
+    page.reload()
+    assert secret not in page.content()
+
+
+def test_admin_area(world: LiveDockyard, new_page: Any) -> None:
+    page = new_page()
+    sign_in(page, "ada")
+    page.goto("/admin")
+    assert page.locator("#groups tr:has-text('acme/platform')").count() == 1
+    page.fill("#new-username", "newbie")
+    page.fill("#new-email", "newbie@example.com")
+    page.fill("#new-password", PASSWORD)
+    page.click("button:has-text('Create user')")
+    assert "User newbie was created." in page.locator(".flash").inner_text()
+    screenshot(page, "admin")
+
+
+def test_phone_layout(world: LiveDockyard, new_page: Any) -> None:
+    page = new_page(mobile=True)
+    sign_in(page, "olivia")
+    page.goto(f"/groups/{GROUP}/-/dependency_proxy")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # nothing overflows sideways on a phone
+    screenshot(page, "dependency-proxy-phone")

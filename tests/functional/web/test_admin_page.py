@@ -1,0 +1,105 @@
+"""The admin area: administrators only; instance settings, users, groups with cache size."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from app.accounts.models import User, UserState
+from app.dependency_proxy.models import Blob
+from app.groups.models import Group
+from app.instance.models import InstanceSetting
+from tests.functional.web.conftest import Browser, make_user
+
+MakeBrowser = Callable[[], Awaitable[Browser]]
+
+
+@pytest.fixture
+async def as_admin(make_browser: MakeBrowser, group: Group) -> Browser:
+    await make_user("ada", admin=True)
+    browser = await make_browser()
+    await browser.sign_in("ada")
+    return browser
+
+
+async def test_non_admins_are_refused(as_owner: Browser) -> None:
+    page = await as_owner.get("/admin")
+    assert page.status_code == 403
+    assert "for administrators only" in page.text
+    response = await as_owner.post(
+        "/admin/settings", {"registry_token_expire_minutes": "5"}, page="/"
+    )
+    assert response.status_code == 403
+    assert "/admin" not in (await as_owner.get("/")).text
+
+
+async def test_admin_sees_users_and_groups_with_cache_size(as_admin: Browser, group: Group) -> None:
+    await Blob.create(
+        group=group, digest="sha256:" + "a" * 64, size=3 * 1024 * 1024, read_at=group.created_at
+    )
+    page = await as_admin.get("/admin")
+    assert page.status_code == 200
+    for username in ("ada", "olivia", "gus"):
+        assert f"<strong>{username}</strong>" in page.text
+    assert ">acme</a>" in page.text and "3.00 MiB" in page.text
+    assert 'href="/admin"' in page.text
+
+
+async def test_admin_changes_instance_settings(as_admin: Browser) -> None:
+    response = await as_admin.post(
+        "/admin/settings", {"registry_token_expire_minutes": "30"}, page="/admin"
+    )
+    assert response.status_code == 303
+    row = await InstanceSetting.get(id=1)
+    assert row.dependency_proxy_enabled is False and row.registry_token_expire_minutes == 30
+    response = await as_admin.post(
+        "/admin/settings",
+        {"dependency_proxy_enabled": "1", "registry_token_expire_minutes": "0"},
+        page="/admin",
+    )
+    assert response.status_code == 400
+    assert "Token lifetime must be between 1 and 1440." in response.text
+    assert 'value="0"' in response.text
+
+
+async def test_admin_creates_a_user(as_admin: Browser) -> None:
+    response = await as_admin.post(
+        "/admin/users",
+        {"username": "newbie", "email": "newbie@example.com", "password": "a long password"},
+        page="/admin",
+    )
+    assert response.status_code == 303
+    assert await User.filter(username="newbie").exists()
+    response = await as_admin.post(
+        "/admin/users",
+        {"username": "newbie", "email": "other@example.com", "password": "a long password"},
+        page="/admin",
+    )
+    assert response.status_code == 400
+    assert "already taken" in response.text and 'value="other@example.com"' in response.text
+    assert "a long password" not in response.text
+
+
+async def test_admin_blocks_unblocks_and_promotes(as_admin: Browser, owner: User) -> None:
+    for action in ("block", "make_admin"):
+        response = await as_admin.post(
+            "/admin/users/action", {"username": "olivia", "action": action}, page="/admin"
+        )
+        assert response.status_code == 303
+    await owner.refresh_from_db()
+    assert owner.state == UserState.BLOCKED and owner.is_admin
+    await as_admin.post(
+        "/admin/users/action", {"username": "olivia", "action": "unblock"}, page="/admin"
+    )
+    await owner.refresh_from_db()
+    assert owner.state == UserState.ACTIVE
+
+
+async def test_admin_cannot_block_themselves(as_admin: Browser) -> None:
+    await as_admin.post(
+        "/admin/users/action", {"username": "ada", "action": "block"}, page="/admin"
+    )
+    page = await as_admin.get("/admin")
+    assert "You cannot block yourself." in page.text
+    assert (await User.get(username="ada")).state == UserState.ACTIVE

@@ -1,0 +1,162 @@
+"""The Dependency Proxy page: prefix, listing, pagination, Clear cache and its permissions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from app import clock
+from app.accounts.models import User
+from app.dependency_proxy.models import Blob, CacheStatus, GroupSetting, Manifest
+from app.groups.models import AccessLevel, Group
+from app.instance.models import InstanceSetting
+from tests.functional.web.conftest import Browser, make_group, make_user
+
+MakeBrowser = Callable[[], Awaitable[Browser]]
+PAGE = "/groups/acme/-/dependency_proxy"
+PREFIX = "dockyard.test/acme/dependency_proxy/containers"
+DIGEST = "sha256:" + "ab" * 32
+
+
+async def cache_image(group: Group, name: str, reference: str, *, size: int = 100) -> Manifest:
+    now = clock.now()
+    await Blob.create(group=group, digest=DIGEST, size=size * 10, read_at=now)
+    return await Manifest.create(
+        group=group,
+        file_name=f"{name}:{reference}.json",
+        image_name=name,
+        reference=reference,
+        digest=DIGEST,
+        content_type="application/vnd.oci.image.manifest.v1+json",
+        size=size,
+        content=b"{}",
+        read_at=now - timedelta(hours=2),
+        checked_at=now,
+    )
+
+
+async def test_prefix_summary_and_images(as_guest: Browser, group: Group) -> None:
+    await cache_image(group, "library/alpine", "3.20", size=1024)
+    await cache_image(group, "library/nginx", DIGEST, size=2048)
+    page = await as_guest.get(PAGE)
+    assert page.status_code == 200
+    assert f'value="{PREFIX}"' in page.text and "Copy prefix" in page.text
+    assert "Contains 2 blobs of images (33.00 KiB)" in page.text
+    # newest first, digest pulls with '@', tags with ':'
+    nginx = page.text.index(f"library/nginx@{DIGEST}")
+    assert nginx < page.text.index("library/alpine:3.20")
+    assert f'data-copy-text="{PREFIX}/library/nginx@{DIGEST}"' in page.text
+    assert f'data-copy-text="{PREFIX}/library/alpine:3.20"' in page.text
+    assert 'Digest: <span class="mono">ababab' in page.text
+    assert "Last pulled <time" in page.text and "2 hours ago" in page.text
+    assert "Hit ratio" in page.text and "Upstream rate limit" in page.text
+
+
+async def test_twenty_images_per_page_with_next_and_previous(
+    as_guest: Browser, group: Group
+) -> None:
+    for number in range(45):
+        await cache_image(group, f"library/image{number:02d}", "latest")
+    first = await as_guest.get(PAGE)
+    assert first.text.count('class="list-row image-row') == 20
+    assert "library/image44:latest" in first.text and "library/image25:latest" in first.text
+    assert 'rel="prev"' not in first.text
+    next_url = re.search(r'href="([^"]+)" rel="next"|rel="next" href="([^"]+)"', first.text)
+    assert next_url is not None
+    second = await as_guest.get(next_url.group(1) or next_url.group(2))
+    assert "library/image24:latest" in second.text and "library/image05:latest" in second.text
+    assert "library/image25:latest" not in second.text
+    previous = re.search(r'rel="prev" href="([^"]+)"', second.text)
+    assert previous is not None
+    back = await as_guest.get(previous.group(1))
+    assert "library/image44:latest" in back.text and "library/image24:latest" not in back.text
+
+
+async def test_a_broken_cursor_starts_from_the_newest(as_guest: Browser, group: Group) -> None:
+    await cache_image(group, "library/alpine", "3.20")
+    page = await as_guest.get(PAGE + "?after=not-a-cursor")
+    assert page.status_code == 200 and "library/alpine:3.20" in page.text
+
+
+async def test_empty_state_has_real_examples(as_guest: Browser, group: Group) -> None:
+    page = await as_guest.get(PAGE)
+    assert "There are no images in the cache" in page.text
+    assert f"docker pull {PREFIX}/alpine:latest" in page.text
+    assert f"image: {PREFIX}/alpine:latest" in page.text
+
+
+async def test_guest_sees_no_clear_cache_and_is_refused(as_guest: Browser, group: Group) -> None:
+    await cache_image(group, "library/alpine", "3.20")
+    page = await as_guest.get(PAGE)
+    assert "Clear cache" not in page.text and "clear-cache-dialog" not in page.text
+    response = await as_guest.post(PAGE + "/clear_cache", {}, page=PAGE)
+    assert response.status_code == 403
+    assert "Access denied" in response.text
+    assert await Manifest.filter(status=CacheStatus.DEFAULT).count() == 1
+    confirm = await as_guest.get(PAGE + "/clear_cache")
+    assert confirm.status_code == 403
+
+
+async def test_owner_clears_the_cache(as_owner: Browser, group: Group) -> None:
+    await cache_image(group, "library/alpine", "3.20")
+    await cache_image(group, "library/python", "3.12")
+    page = await as_owner.get(PAGE)
+    assert "Clear 2 image(s) from cache?" in page.text
+    confirm = await as_owner.get(PAGE + "/clear_cache")  # the page without scripts
+    assert confirm.status_code == 200 and "Clear 2 image(s) from cache?" in confirm.text
+    response = await as_owner.post(PAGE + "/clear_cache", {}, page=PAGE)
+    assert response.status_code == 303 and response.headers["location"] == PAGE
+    assert await Manifest.filter(status=CacheStatus.DEFAULT).count() == 0
+    after = await as_owner.get(PAGE)
+    assert "All items in the cache are scheduled for removal." in after.text
+    assert after.text.count("Scheduled for deletion") == 2
+
+
+async def test_clear_cache_without_csrf_token_is_refused(as_owner: Browser, group: Group) -> None:
+    await cache_image(group, "library/alpine", "3.20")
+    response = await as_owner.http.post(PAGE + "/clear_cache", data={})
+    assert response.status_code == 403
+    response = await as_owner.http.post(
+        PAGE + "/clear_cache", data={"authenticity_token": "forged"}
+    )
+    assert response.status_code == 403
+    assert await Manifest.filter(status=CacheStatus.DEFAULT).count() == 1
+
+
+async def test_disabled_proxy_notice_links_owners_to_settings(
+    as_owner: Browser, as_guest: Browser, group: Group
+) -> None:
+    await GroupSetting.create(group=group, enabled=False)
+    owner_page = await as_owner.get(PAGE)
+    assert "The Dependency Proxy is disabled for this group." in owner_page.text
+    assert "Enable it in the group" in owner_page.text
+    guest_page = await as_guest.get(PAGE)
+    assert "Ask an Owner of the group to enable it." in guest_page.text
+    assert "/-/settings/packages_and_registries" not in guest_page.text
+
+
+async def test_instance_wide_switch_is_explained(as_guest: Browser, group: Group) -> None:
+    await InstanceSetting.update_or_create(id=1, defaults={"dependency_proxy_enabled": False})
+    page = await as_guest.get(PAGE)
+    assert "turned off for this whole Dockyard instance" in page.text
+
+
+async def test_admin_who_is_not_a_member_may_look(make_browser: MakeBrowser, group: Group) -> None:
+    await make_user("root2", admin=True)
+    browser = await make_browser()
+    await browser.sign_in("root2")
+    page = await browser.get(PAGE)
+    assert page.status_code == 200 and "Dependency Proxy image prefix" in page.text
+
+
+async def test_subgroup_member_cannot_see_the_parent(
+    make_browser: MakeBrowser, owner: User
+) -> None:
+    dev = await make_user("dev")
+    await make_group("acme", {owner: AccessLevel.OWNER})
+    await make_group("acme/sub", {dev: AccessLevel.DEVELOPER})
+    browser = await make_browser()
+    await browser.sign_in("dev")
+    assert (await browser.get("/groups/acme/sub/-/dependency_proxy")).status_code == 200
+    assert (await browser.get(PAGE)).status_code == 404

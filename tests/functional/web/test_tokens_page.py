@@ -1,0 +1,75 @@
+"""Personal access tokens: created with scopes and expiry, shown once, listed, revoked."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from app.accounts import services as accounts
+from app.accounts.models import PersonalAccessToken, User
+from tests.functional.web.conftest import Browser
+
+PAGE = "/-/user_settings/personal_access_tokens"
+
+
+def secret_in(html: str) -> str:
+    start = html.index('id="new-token"')
+    return html[start:].split('value="', 1)[1].split('"', 1)[0]
+
+
+async def test_token_is_shown_once_with_a_docker_login_line(as_owner: Browser, owner: User) -> None:
+    response = await as_owner.post(
+        PAGE, {"name": "laptop", "scopes": ["read_registry", "write_registry"]}
+    )
+    assert response.status_code == 200
+    secret = secret_in(response.text)
+    assert secret.startswith("dypat-")
+    assert "docker login dockyard.test -u olivia --password-stdin" in response.text
+    principal = await accounts.authenticate_personal_access_token(secret, "olivia")
+    assert principal is not None and principal.may_use_dependency_proxy
+    listing = await as_owner.get(PAGE)
+    assert secret not in listing.text
+    assert "laptop" in listing.text and "read_registry" in listing.text
+
+
+async def test_token_with_expiry(as_owner: Browser) -> None:
+    await as_owner.post(PAGE, {"name": "short", "scopes": ["api"], "expires_at": "2099-01-31"})
+    token = await PersonalAccessToken.get(name="short")
+    assert str(token.expires_at) == "2099-01-31" and token.scopes == "api"
+
+
+async def test_bad_input_keeps_the_form_and_says_why(as_owner: Browser) -> None:
+    response = await as_owner.post(PAGE, {"name": "ci", "scopes": []})
+    assert response.status_code == 400
+    assert "At least one scope is required." in response.text
+    assert 'value="ci"' in response.text
+    response = await as_owner.post(
+        PAGE, {"name": "ci", "scopes": ["api"], "expires_at": "2001-01-01"}
+    )
+    assert response.status_code == 400
+    assert "Expiry date must be in the future." in response.text
+    assert 'value="2001-01-01"' in response.text
+    assert await PersonalAccessToken.all().count() == 0
+
+
+async def test_revoke(as_owner: Browser, owner: User) -> None:
+    await accounts.create_personal_access_token(owner, "old", "api")
+    response = await as_owner.post(PAGE + "/revoke", {"name": "old"}, page=PAGE)
+    assert response.status_code == 303
+    assert (await PersonalAccessToken.get(name="old")).revoked_at is not None
+    page = await as_owner.get(PAGE)
+    assert "Token old was revoked." in page.text and "revoked</span>" in page.text
+
+
+async def test_one_cannot_revoke_someone_elses_token(as_guest: Browser, owner: User) -> None:
+    await accounts.create_personal_access_token(owner, "mine", "api")
+    await as_guest.post(PAGE + "/revoke", {"name": "mine"}, page=PAGE)
+    assert (await PersonalAccessToken.get(name="mine")).revoked_at is None
+
+
+async def test_expired_token_is_marked(as_owner: Browser, owner: User) -> None:
+    created = await accounts.create_personal_access_token(owner, "old", "api")
+    token = created.personal_access_token
+    token.expires_at = date(2001, 1, 1)
+    await token.save(update_fields=["expires_at"])
+    page = await as_owner.get(PAGE)
+    assert "expired</span>" in page.text and "Revoke token old" not in page.text

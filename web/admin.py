@@ -1,0 +1,146 @@
+"""The admin area (`/admin`): instance settings, users, every group's cache size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.accounts import administration as users
+from app.accounts.principal import Principal
+from app.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
+from app.groups import queries
+from app.instance import services as instance
+from web.guards import checked, parse_int_field, signed_in, text
+from web.rendering import flash, redirect, render, sentence
+
+USER_ACTIONS = ("block", "unblock", "make_admin", "remove_admin")
+
+
+def _require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise PermissionDenied("The admin area is for administrators only.")
+
+
+async def _page(
+    request: Request, principal: Principal, *, status_code: int = 200, **extra: Any
+) -> Response:
+    current = await instance.get_instance_settings(request.app.state.settings)
+    context: dict[str, Any] = {
+        "instance": current,
+        "settings_form": {
+            "dependency_proxy_enabled": current.dependency_proxy_enabled,
+            "registry_token_expire_minutes": str(current.registry_token_expire_minutes),
+        },
+        "settings_error": None,
+        "users": await users.list_users(principal),
+        "user_form": {},
+        "user_error": None,
+        "groups": await queries.list_groups_with_cache_size(principal),
+        "crumbs": [("Admin area", None)],
+    }
+    context.update(extra)
+    return render(request, "admin.html", context, status_code=status_code, principal=principal)
+
+
+@signed_in
+async def show(request: Request, principal: Principal) -> Response:
+    _require_admin(principal)
+    return await _page(request, principal)
+
+
+@signed_in
+async def update_settings(request: Request, principal: Principal) -> Response:
+    _require_admin(principal)
+    form = await request.form()
+    values = {
+        "dependency_proxy_enabled": checked(form, "dependency_proxy_enabled"),
+        "registry_token_expire_minutes": text(form, "registry_token_expire_minutes"),
+    }
+    try:
+        minutes = parse_int_field(
+            str(values["registry_token_expire_minutes"]),
+            "Token lifetime",
+            minimum=1,
+            maximum=24 * 60,
+        )
+        await instance.update_instance_settings(
+            principal,
+            request.app.state.settings,
+            dependency_proxy_enabled=bool(values["dependency_proxy_enabled"]),
+            registry_token_expire_minutes=minutes,
+        )
+    except InvalidInput as error:
+        return await _page(
+            request,
+            principal,
+            status_code=400,
+            settings_form=values,
+            settings_error=sentence(error.message),
+        )
+    flash(request, "Instance settings saved.")
+    return redirect("/admin")
+
+
+@signed_in
+async def create_user(request: Request, principal: Principal) -> Response:
+    _require_admin(principal)
+    form = await request.form()
+    values = {name: text(form, name) for name in ("username", "email")}
+    password = form.get("password")
+    try:
+        user = await users.create_user(
+            principal,
+            values["username"],
+            values["email"],
+            password if isinstance(password, str) else "",
+            is_admin=checked(form, "is_admin"),
+        )
+    except (InvalidInput, AlreadyExists) as error:
+        # The password is not kept: the form asks for it again.
+        return await _page(
+            request,
+            principal,
+            status_code=400,
+            user_form=values,
+            user_error=sentence(error.message),
+        )
+    flash(request, f"User {user.username} was created.")
+    return redirect("/admin#users")
+
+
+@signed_in
+async def user_action(request: Request, principal: Principal) -> Response:
+    _require_admin(principal)
+    form = await request.form()
+    username, action = text(form, "username"), text(form, "action")
+    if action not in USER_ACTIONS:
+        raise NotFound(f"unknown action {action!r}")
+    try:
+        if action == "block":
+            await users.block_user(principal, username)
+        elif action == "unblock":
+            await users.unblock_user(principal, username)
+        else:
+            await users.set_admin(principal, username, action == "make_admin")
+    except InvalidInput as error:
+        flash(request, sentence(error.message), "alert")
+        return redirect("/admin#users")
+    done = {
+        "block": "was blocked",
+        "unblock": "was unblocked",
+        "make_admin": "is now an administrator",
+        "remove_admin": "is no longer an administrator",
+    }
+    flash(request, f"{username} {done[action]}.")
+    return redirect("/admin#users")
+
+
+routes = [
+    Route("/admin", show, methods=["GET"]),
+    Route("/admin/settings", update_settings, methods=["POST"]),
+    Route("/admin/users", create_user, methods=["POST"]),
+    Route("/admin/users/action", user_action, methods=["POST"]),
+]

@@ -1,0 +1,72 @@
+"""GitLab's REST purge endpoint, so existing scripts keep working:
+`DELETE /api/v4/groups/:id/dependency_proxy/cache` → 202 with an empty body.
+
+`:id` is the group's number or its URL-encoded full path. Authentication is a
+personal access token with scope `api` (`PRIVATE-TOKEN` header or Bearer).
+Clearing only marks rows; the cleanup worker deletes them, as on GitLab.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from app.accounts.principal import Principal
+from app.accounts.services import authenticate_personal_access_token
+from app.dependency_proxy.services.clear_cache import clear_cache
+from app.errors import NotFound, PermissionDenied
+from app.groups import services as groups
+from app.groups.models import Group
+
+
+def _unauthorized() -> Response:
+    return JSONResponse({"message": "401 Unauthorized"}, status_code=401)
+
+
+def _group_not_found() -> Response:
+    return JSONResponse({"message": "404 Group Not Found"}, status_code=404)
+
+
+async def _principal(request: Request) -> Principal | None:
+    token = request.headers.get("private-token", "").strip()
+    if not token:
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        token = credentials.strip() if scheme.lower() == "bearer" else ""
+    if not token:
+        return None
+    return await authenticate_personal_access_token(token)
+
+
+async def _find_group(ident: str) -> Group | None:
+    if ident.isdigit():
+        return await Group.get_or_none(id=int(ident))
+    return await groups.find_group(unquote(ident))
+
+
+async def purge_dependency_proxy_cache(request: Request) -> Response:
+    principal = await _principal(request)
+    if principal is None:
+        return _unauthorized()
+    # Starlette matches the decoded path: an encoded full path arrives with its slashes.
+    group = await _find_group(request.path_params["ident"])
+    if group is None:
+        return _group_not_found()
+    try:
+        await clear_cache(principal, group)
+    except (NotFound, PermissionDenied):
+        # Never tell a stranger the group exists (GitLab answers 403 to members
+        # without Owner; 404 reveals less and scripts treat both as failure).
+        return _group_not_found()
+    return Response(status_code=202)
+
+
+routes: list[BaseRoute] = [
+    Route(
+        "/api/v4/groups/{ident:path}/dependency_proxy/cache",
+        purge_dependency_proxy_cache,
+        methods=["DELETE"],
+    )
+]

@@ -1,0 +1,133 @@
+"""A group's Dependency Proxy page (`/groups/<path>/-/dependency_proxy`) and Clear cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.accounts.principal import Principal
+from app.dependency_proxy.models import CacheStatus, Manifest
+from app.dependency_proxy.services.clear_cache import clear_cache as clear
+from app.dependency_proxy.services.group_cache import (
+    CacheSummary,
+    get_cache_summary,
+    list_manifests,
+)
+from app.errors import InvalidInput, PermissionDenied
+from app.groups.models import Group
+from app.instance.services import get_instance_settings
+from web.rendering import flash, group_crumbs, redirect, render
+
+PAGE = "dependency_proxy"
+PAGE_SIZE = 20
+CLEARED = "All items in the cache are scheduled for removal."
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One cached manifest as the page shows it."""
+
+    name: str  # image:tag, or image@sha256:… for digest pulls
+    pull_path: str
+    short_digest: str
+    size: int
+    cached_at: datetime
+    last_pulled_at: datetime
+    scheduled_for_deletion: bool
+
+
+def image_row(manifest: Manifest, prefix: str) -> ImageRow:
+    reference = manifest.reference
+    by_digest = reference.startswith("sha256:")
+    name = f"{manifest.image_name}{'@' if by_digest else ':'}{reference}"
+    return ImageRow(
+        name=name,
+        pull_path=f"{prefix}/{name}",
+        short_digest=manifest.digest.split(":", 1)[-1][:7],
+        size=manifest.size,
+        cached_at=manifest.created_at,
+        last_pulled_at=manifest.read_at,
+        scheduled_for_deletion=manifest.status
+        in (CacheStatus.PENDING_DESTRUCTION, CacheStatus.PROCESSING),
+    )
+
+
+async def _summary(request: Request, principal: Principal, group: Group) -> CacheSummary:
+    runtime = getattr(request.app.state, "runtime", None)
+    return await get_cache_summary(
+        principal,
+        group,
+        runtime.statistics if runtime else None,
+        request.app.state.settings,
+        rate_limit=runtime.upstream.rate_limit if runtime else None,
+    )
+
+
+async def _page_of_images(
+    request: Request, principal: Principal, group: Group, prefix: str
+) -> tuple[list[ImageRow], dict[str, str | None]]:
+    after, before = request.query_params.get("after"), request.query_params.get("before")
+    try:
+        if before:
+            page = await list_manifests(principal, group, last=PAGE_SIZE, before=before)
+        else:
+            page = await list_manifests(principal, group, first=PAGE_SIZE, after=after or None)
+    except InvalidInput:  # a stale or edited cursor: start again from the newest
+        page = await list_manifests(principal, group, first=PAGE_SIZE)
+    base = f"/groups/{group.full_path}/-/{PAGE}"
+    links = {
+        "next": f"{base}?after={page.end_cursor}" if page.has_next_page else None,
+        "previous": f"{base}?before={page.start_cursor}" if page.has_previous_page else None,
+    }
+    return [image_row(item, prefix) for item in page.items], links
+
+
+async def show(request: Request, principal: Principal, group: Group) -> Response:
+    summary = await _summary(request, principal, group)
+    instance = await get_instance_settings(request.app.state.settings)
+    images, links = await _page_of_images(request, principal, group, summary.image_prefix)
+    context: dict[str, Any] = {
+        "group": group,
+        "summary": summary,
+        "instance_enabled": instance.dependency_proxy_enabled,
+        "images": images,
+        "links": links,
+        "is_owner": summary.can_administer,
+        "crumbs": [*group_crumbs(group), ("Dependency Proxy", None)],
+        "tab": "dependency_proxy",
+    }
+    return render(request, "dependency_proxy.html", context, principal=principal)
+
+
+async def confirm_clear_cache(request: Request, principal: Principal, group: Group) -> Response:
+    """The confirmation as a page, for browsers without scripts (the dialog's fallback)."""
+    summary = await _summary(request, principal, group)
+    if not summary.can_administer:
+        raise PermissionDenied(f"only Owners of {group.full_path} may clear its cache")
+    context = {
+        "group": group,
+        "summary": summary,
+        "crumbs": [
+            *group_crumbs(group),
+            ("Dependency Proxy", f"/groups/{group.full_path}/-/{PAGE}"),
+            ("Clear cache", None),
+        ],
+    }
+    return render(request, "clear_cache.html", context, principal=principal)
+
+
+async def clear_cache(request: Request, principal: Principal, group: Group) -> Response:
+    await clear(principal, group)  # PermissionDenied for non-Owners: a 403 page
+    flash(request, CLEARED)
+    return redirect(f"/groups/{group.full_path}/-/{PAGE}")
+
+
+pages = {
+    ("GET", PAGE): show,
+    ("GET", f"{PAGE}/clear_cache"): confirm_clear_cache,
+    ("POST", f"{PAGE}/clear_cache"): clear_cache,
+}

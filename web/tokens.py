@@ -1,0 +1,86 @@
+"""Personal access tokens (`/-/user_settings/personal_access_tokens`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.accounts import services as accounts
+from app.accounts.principal import ALL_SCOPES, Principal
+from app.errors import AlreadyExists, InvalidInput, NotFound
+from web.guards import parse_date_field, signed_in, text
+from web.rendering import flash, redirect, render, sentence
+
+PATH = "/-/user_settings/personal_access_tokens"
+SCOPE_HELP = {
+    "api": "Full read and write access to the API, including pulls through the Dependency Proxy.",
+    "read_api": "Read-only access to the API (GraphQL queries).",
+    "read_registry": "Pull images (together with write_registry, for the Dependency Proxy).",
+    "write_registry": "Needed with read_registry to pull through the Dependency Proxy.",
+}
+
+
+async def _page(
+    request: Request, principal: Principal, *, status_code: int = 200, **extra: Any
+) -> Response:
+    assert principal.user is not None
+    context: dict[str, Any] = {
+        "tokens": await accounts.list_personal_access_tokens(principal.user),
+        "scopes": [(scope, SCOPE_HELP[scope]) for scope in sorted(ALL_SCOPES)],
+        "form": {"scopes": ["read_registry", "write_registry"]},
+        "error": None,
+        "created": None,
+        "crumbs": [("User settings", None), ("Personal access tokens", None)],
+    }
+    context.update(extra)
+    return render(request, "tokens.html", context, status_code=status_code, principal=principal)
+
+
+@signed_in
+async def show(request: Request, principal: Principal) -> Response:
+    return await _page(request, principal)
+
+
+@signed_in
+async def create(request: Request, principal: Principal) -> Response:
+    assert principal.user is not None
+    form = await request.form()
+    values: dict[str, Any] = {
+        "name": text(form, "name"),
+        "expires_at": text(form, "expires_at"),
+        "scopes": [scope for scope in form.getlist("scopes") if isinstance(scope, str)],
+    }
+    try:
+        expires_at = parse_date_field(values["expires_at"])
+        created = await accounts.create_personal_access_token(
+            principal.user, values["name"], values["scopes"], expires_at
+        )
+    except (InvalidInput, AlreadyExists) as error:
+        return await _page(
+            request, principal, status_code=400, form=values, error=sentence(error.message)
+        )
+    # Shown in this answer only; the secret is never stored, flashed or rendered again.
+    return await _page(request, principal, created=created)
+
+
+@signed_in
+async def revoke(request: Request, principal: Principal) -> Response:
+    assert principal.user is not None
+    name = text(await request.form(), "name")
+    try:
+        await accounts.revoke_personal_access_token(principal.user, name)
+    except NotFound as error:
+        flash(request, sentence(error.message), "alert")
+        return redirect(PATH)
+    flash(request, f"Token {name} was revoked.")
+    return redirect(PATH)
+
+
+routes = [
+    Route(PATH, show, methods=["GET"]),
+    Route(PATH, create, methods=["POST"]),
+    Route(f"{PATH}/revoke", revoke, methods=["POST"]),
+]
