@@ -7,6 +7,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import metrics
+
 access_log = logging.getLogger("dockyard.access")
 
 
@@ -30,6 +32,10 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
+            # The router wrote the matched endpoint into the scope: a bounded label.
+            endpoint = scope.get("endpoint")
+            route = getattr(endpoint, "__name__", None) or "unmatched"
+            metrics.http_requests.labels(route, str(status or 0)).inc()
             # The path only: query strings may carry credentials in some clients.
             access_log.info(
                 "%s %s %s %.1fms",

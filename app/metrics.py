@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
-    Gauge,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -37,23 +39,43 @@ bytes_served = Counter(
     ["source"],
     registry=registry,
 )
-upstream_requests = Counter(
-    "dockyard_upstream_requests",
-    "Requests to upstream registries by status",
-    ["status"],
-    registry=registry,
-)
-downloads_in_flight = Gauge(
-    "dockyard_downloads_in_flight",
-    "Blob downloads from the upstream now running",
-    registry=registry,
-)
-upstream_ratelimit_remaining = Gauge(
-    "dockyard_upstream_ratelimit_remaining",
-    "Last ratelimit-remaining seen from the upstream",
-    ["upstream"],
-    registry=registry,
-)
+
+
+class RuntimeCollector:
+    """Reads the live figures from the process's Runtime at scrape time:
+    upstream responses by status, downloads in flight, rate-limit headroom."""
+
+    def __init__(self) -> None:
+        self.runtime: Any = None
+
+    def collect(self) -> Iterator[Metric]:
+        runtime = self.runtime
+        if runtime is None:
+            return
+        upstream = CounterMetricFamily(
+            "dockyard_upstream_requests", "Upstream responses by status", labels=["status"]
+        )
+        for status, count in sorted(runtime.upstream.request_counts.items()):
+            upstream.add_metric([status], count)
+        yield upstream
+        yield GaugeMetricFamily(
+            "dockyard_downloads_in_flight",
+            "Blob downloads from the upstream now running in this process",
+            value=runtime.downloads.active_count,
+        )
+        rate_limit = runtime.upstream.rate_limit
+        if rate_limit is not None and rate_limit.remaining is not None:
+            remaining = GaugeMetricFamily(
+                "dockyard_upstream_ratelimit_remaining",
+                "Last ratelimit-remaining seen from the upstream",
+                labels=["upstream"],
+            )
+            remaining.add_metric([runtime.settings.upstream_url], rate_limit.remaining)
+            yield remaining
+
+
+runtime_collector = RuntimeCollector()
+registry.register(runtime_collector)  # type: ignore[arg-type]
 
 
 # --- the /metrics endpoint ------------------------------------------------------------

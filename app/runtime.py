@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app import metrics
 from app.config import Settings
 from app.dependency_proxy.downloads import BlobDownloads
 from app.dependency_proxy.statistics import CacheStatistics
@@ -50,6 +51,7 @@ class Runtime:
         )
 
     async def start(self) -> None:
+        metrics.runtime_collector.runtime = self
         await self.downloads.remove_stale_spools()
         self.every(STATISTICS_FLUSH_SECONDS, self.statistics.flush, "statistics flush")
 

@@ -166,6 +166,11 @@ class BlobDownloads:
                 return reader
         raise DownloadFailed("the blob download kept being interrupted")
 
+    @property
+    def active_count(self) -> int:
+        """Downloads this process is running now (for metrics)."""
+        return len(self._downloads)
+
     def in_flight(self, digest: str) -> bool:
         """Whether any worker on this machine is downloading (or committing) the digest."""
         hex_digest = digest_hex(digest)

@@ -299,3 +299,38 @@ def test_download_once_holds_across_worker_processes(tmp_path: Path, fake: FakeU
         bodies = asyncio.run(crowd())
     assert all(body == layer for body in bodies)
     assert len(fake.received("blob", "GET")) == 1
+
+
+def test_clearing_the_cache_during_a_pull_leaves_nothing_corrupt(
+    server: DockyardServer, account: Account, fake: FakeUpstream
+) -> None:
+    layer = os.urandom(3 * 1024 * 1024)
+    fake.add_image("library/cleared", "1", [layer])
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    pull = Puller(server, account, "cleared")
+    assert pull.manifest("1").headers["X-Cache"] == "MISS"
+    fake.faults.delay["blob"] = 1.5  # the download is in flight while we clear
+
+    async def pull_while_clearing() -> tuple[httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            download = asyncio.create_task(
+                client.get(f"{pull.base}/blobs/{digest}", headers=pull.headers)
+            )
+            await asyncio.sleep(0.4)
+            cleared = await client.delete(
+                f"{server.url}/api/v4/groups/{account.group}/dependency_proxy/cache",
+                headers={"PRIVATE-TOKEN": account.token},
+            )
+            await asyncio.to_thread(server.cli, "cache", "cleanup")
+            return await download, cleared
+
+    answer, cleared = asyncio.run(pull_while_clearing())
+    assert cleared.status_code == 202
+    assert answer.status_code == 200 and answer.content == layer
+    hex_digest = digest.split(":", 1)[1]
+    path = server.data_dir / "blobs" / "sha256" / hex_digest[:2] / hex_digest
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == hex_digest
+    assert spool_is_empty(server)
+    # The cleared manifest is fetched again; the blob the pull re-recorded is a hit.
+    assert pull.manifest("1").headers["X-Cache"] == "MISS"
+    assert pull.blob(digest).content == layer

@@ -62,3 +62,25 @@ async def test_metrics_token_is_required_when_set(token_client: httpx.AsyncClien
     assert by_admin.status_code == 401
     ok = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert ok.status_code == 200 and "dockyard_http_requests" in ok.text
+
+
+def sample(text: str, line_start: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_requests_and_live_figures_are_counted(client: httpx.AsyncClient) -> None:
+    admin, _ = await admin_and_user_tokens()
+    auth = {"Authorization": f"Bearer {admin}"}
+    liveness = 'dockyard_http_requests_total{route="liveness",status="200"}'
+    challenged = 'dockyard_http_requests_total{route="v2_root",status="401"}'
+    before = (await client.get("/metrics", headers=auth)).text
+    await client.get("/-/liveness")
+    await client.get("/-/liveness")
+    await client.get("/v2/")
+    after = (await client.get("/metrics", headers=auth)).text
+    assert sample(after, liveness) - sample(before, liveness) == 2
+    assert sample(after, challenged) - sample(before, challenged) == 1
+    assert "dockyard_downloads_in_flight 0.0" in after

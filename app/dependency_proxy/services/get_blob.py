@@ -88,6 +88,10 @@ async def _stored(
         # group may read them before serving anything.
         size = await runtime.upstream.head_blob(image, digest, pull.credentials)
         await record_blob(pull.group.id, digest, size)
+        # Cleanup may have removed the file while we asked the upstream; our
+        # live row now keeps it from doing so again, so one more look settles it.
+        if runtime.store.local_path(digest) is None:
+            return None
     return StoredBlob(digest=digest, size=size, path=path)
 
 
