@@ -1,0 +1,10 @@
+"""The `dockyard` command (DESIGN §10: names, syntax and --json output are fixed).
+
+Every command exits non-zero with one clear `error: ...` line on bad input,
+never a traceback; `--json` prints a single JSON object on stdout.
+"""
+
+from app.cli import cache, groups, server, tokens, users  # noqa: F401  (register the commands)
+from app.cli.common import main
+
+__all__ = ["main"]

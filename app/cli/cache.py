@@ -1,0 +1,79 @@
+"""`dockyard` commands: The cache and the GraphQL schema."""
+
+from __future__ import annotations
+
+import click
+
+from app.accounts.models import User, UserState
+from app.accounts.principal import Principal
+from app.cli.common import emit, json_option, main, run
+from app.config import Settings
+from app.groups import services as groups
+
+# --- cache and GraphQL schema ----------------------------------------------------------------
+
+
+def operator_principal() -> Principal:
+    """The CLI is the operator: it acts as an (unsaved) instance admin."""
+    return Principal(user=User(username="dockyard-cli", is_admin=True, state=UserState.ACTIVE))
+
+
+@main.group()
+def cache() -> None:
+    """Clear a group's cache or run the cleanup now."""
+
+
+@cache.command("clear")
+@click.argument("group_path")
+@json_option
+def cache_clear(group_path: str, as_json: bool) -> None:
+    """Schedule every cached manifest and blob of GROUP_PATH for deletion."""
+    from app.dependency_proxy.services.clear_cache import ClearCacheResult, clear_cache
+
+    async def work(settings: Settings) -> ClearCacheResult:
+        return await clear_cache(operator_principal(), await groups.get_group(group_path))
+
+    result = run(work)
+    data = {
+        "group": group_path,
+        "manifests_marked": result.manifests_marked,
+        "blobs_marked": result.blobs_marked,
+    }
+    text = (
+        f"scheduled {result.manifests_marked} manifests and {result.blobs_marked} blobs "
+        f"of {group_path} for deletion (run `dockyard cache cleanup` to delete them now)"
+    )
+    emit(as_json, data, text)
+
+
+@cache.command("cleanup")
+@json_option
+def cache_cleanup(as_json: bool) -> None:
+    """Run the TTL expiry and the deletion passes now."""
+    from dataclasses import asdict
+
+    from app.dependency_proxy.cleanup import CleanupResult, run_cleanup_once
+    from app.runtime import Runtime
+
+    async def work(settings: Settings) -> CleanupResult:
+        runtime = Runtime.build(settings)
+        try:
+            return await run_cleanup_once(runtime)
+        finally:
+            await runtime.close()
+
+    result = run(work)
+    text = (
+        f"expired {result.manifests_expired} manifests and {result.blobs_expired} blobs; "
+        f"deleted {result.manifests_deleted} manifests, {result.blobs_deleted} blobs "
+        f"and {result.files_deleted} files; {result.failed} failed"
+    )
+    emit(as_json, asdict(result), text)
+
+
+@main.command("graphql-schema")
+def graphql_schema() -> None:
+    """Print the GraphQL schema (SDL), as committed in graphql/schema.graphql."""
+    from app.gql.schema import sdl
+
+    click.echo(sdl(), nl=False)
