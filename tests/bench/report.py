@@ -78,7 +78,7 @@ class Report:
 
     def add(self, row: Row) -> Row:
         self.rows.append(row)
-        print(f"\n[bench] {format_rows([row])[-1]}", flush=True)
+        print(f"\n[bench] {format_rows([row])[-1]} {row.note}", flush=True)
         return row
 
     def header(self) -> str:
@@ -89,7 +89,8 @@ class Report:
         )
 
     def table(self) -> str:
-        return "\n".join([self.header(), "", *format_rows(self.rows)])
+        notes = [f"[{n}] {row.note}" for n, row in enumerate(self.rows, 1) if row.note]
+        return "\n".join([self.header(), "", *format_rows(self.rows), "", *notes])
 
     def save(self, path: Path) -> None:
         rows = [
@@ -115,10 +116,10 @@ def format_rows(rows: Sequence[Row]) -> list[str]:
         "| measurement | unit | Dockyard | reference proxy | direct | ratio | n | target | |",
         "|---|---|---:|---:|---:|---:|---:|---|---|",
     ]
-    for row in rows:
+    for number, row in enumerate(rows, 1):
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
         target = row.target.text if row.target else ""
-        name = f"{row.name} ({row.note})" if row.note else row.name
+        name = f"{row.name} [{number}]" if row.note else row.name
         cells = [
             name,
             row.unit,

@@ -25,7 +25,7 @@ from tests.support.reference_registry import PullThroughRegistry
 
 pytestmark = pytest.mark.e2e
 
-DOWNLOADS = 5
+DOWNLOADS = 9
 RATE_SECONDS = 5
 ACCEPT = {"Accept": ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST))}
 

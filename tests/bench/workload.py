@@ -13,7 +13,7 @@ from tests.support.images import Image, MiB, push_large_image, push_many_layers_
 from tests.support.reference_registry import RegistryPusher
 from tests.support.token_server import PULL_USER
 
-ROUNDS = int(os.environ.get("DOCKYARD_BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("DOCKYARD_BENCH_ROUNDS", "5"))
 LARGE_MIB = int(os.environ.get("DOCKYARD_BENCH_LARGE_MIB", "256"))
 HUGE_MIB = int(os.environ.get("DOCKYARD_BENCH_HUGE_MIB", "1024"))
 CLIENTS = 10
