@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'dependency_proxy_blobs', 'app': 'models', 'indexes': [Index(fields=['group', 'digest', 'status']), Index(fields=['group', 'status', 'read_at', 'id']), Index(fields=['digest'])], 'pk_attr': 'id'},
+            options={'table': 'dependency_proxy_blobs', 'app': 'models', 'indexes': [Index(fields=['group_id', 'digest', 'status']), Index(fields=['group_id', 'status', 'read_at', 'id']), Index(fields=['digest'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -133,7 +133,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'dependency_proxy_manifests', 'app': 'models', 'indexes': [Index(fields=['group', 'file_name', 'status']), Index(fields=['group', 'status', 'read_at', 'id'])], 'pk_attr': 'id'},
+            options={'table': 'dependency_proxy_manifests', 'app': 'models', 'indexes': [Index(fields=['group_id', 'file_name', 'status']), Index(fields=['group_id', 'status', 'read_at', 'id'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -76,7 +76,10 @@ class Manifest(Model):
 
     class Meta:
         table = "dependency_proxy_manifests"
-        indexes = (("group", "file_name", "status"), ("group", "status", "read_at", "id"))
+        indexes = (
+            ("group_id", "file_name", "status"),
+            ("group_id", "status", "read_at", "id"),
+        )
 
 
 class Blob(Model):
@@ -93,7 +96,11 @@ class Blob(Model):
 
     class Meta:
         table = "dependency_proxy_blobs"
-        indexes = (("group", "digest", "status"), ("group", "status", "read_at", "id"), ("digest",))
+        indexes = (
+            ("group_id", "digest", "status"),
+            ("group_id", "status", "read_at", "id"),
+            ("digest",),
+        )
 
     @property
     def file_name(self) -> str:
