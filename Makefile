@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the tests drive for real: the reference registry as upstream,
 # real clients, PostgreSQL, a browser.
-TEST_PACKAGES := docker-registry skopeo podman containerd uidmap chromium
+TEST_PACKAGES := docker-registry skopeo podman containerd uidmap chromium postgresql
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 

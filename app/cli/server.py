@@ -9,7 +9,7 @@ import click
 from tortoise.exceptions import BaseORMException
 
 from app import db
-from app.cli.common import Failure, main, run, settings_or_fail
+from app.cli.common import Failure, emit, json_option, main, run, settings_or_fail
 from app.config import configure_logging
 from app.instance.services import ensure_root_user
 
@@ -17,14 +17,15 @@ from app.instance.services import ensure_root_user
 
 
 @main.command()
-def migrate() -> None:
+@json_option
+def migrate(as_json: bool) -> None:
     """Apply pending database migrations."""
     settings = settings_or_fail()
     try:
         asyncio.run(db.migrate(settings))
     except (BaseORMException, OSError) as error:
         raise Failure(f"migration failed: {error}") from None
-    click.echo("database is up to date")
+    emit(as_json, {"migrated": True}, "database is up to date")
 
 
 @main.command()
