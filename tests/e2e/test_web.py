@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -10,27 +11,62 @@ import pytest
 
 from tests.e2e.web_support import (
     PASSWORD,
-    LiveDockyard,
     browser,
     dockyard,
     new_page,
+    pull,
     screenshot,
     sign_in,
 )
+from tests.support.dockyard_server import DockyardServer
+from tests.support.images import SeededImages
+from web.rendering import human_size
 
 pytestmark = pytest.mark.e2e
 __all__ = ["browser", "dockyard", "new_page"]  # fixtures used by name below
 
 GROUP = "acme/platform"
-DIGEST = "sha256:" + "ab" * 32
+
+
+@dataclass(frozen=True)
+class Row:
+    """A cached image as the Dependency Proxy page lists it."""
+
+    name: str  # image:tag or image@sha256:…, as pulled
+    digest: str
+    size: int  # of the manifest (or index) document
+
+
+@dataclass(frozen=True)
+class World:
+    server: DockyardServer
+    rows: tuple[Row, ...]  # newest first
+    blob_count: int
+    total_size: int
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    @property
+    def prefix(self) -> str:
+        return self.server.prefix(GROUP)
 
 
 @pytest.fixture(scope="module")
-def world(dockyard: LiveDockyard) -> LiveDockyard:
-    """Users and groups made with the CLI, as an operator would."""
-    dockyard.user("olivia")
-    dockyard.user("gus")
-    dockyard.user("ada", admin=True)
+def world(
+    dockyard: DockyardServer,
+    seeded_images: SeededImages,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> World:
+    """Users and groups made with the CLI, as an operator would; a cache filled by real pulls."""
+    dockyard.user("olivia", PASSWORD)
+    dockyard.user("gus", PASSWORD)
+    dockyard.user("ada", PASSWORD, admin=True)
     dockyard.cli("group", "create", "acme", "--name", "ACME")
     dockyard.cli("group", "create", "xss", "--name", "Evil <script>alert(1)</script>")
     dockyard.cli("group", "create", GROUP, "--name", "Platform")
@@ -38,36 +74,35 @@ def world(dockyard: LiveDockyard) -> LiveDockyard:
     dockyard.cli("member", "add", "acme", "olivia", "--role", "owner")
     dockyard.cli("member", "add", GROUP, "gus", "--role", "guest")
     dockyard.cli("member", "add", "xss", "ada", "--role", "owner")
-    # TODO(lead): when the pull path lands, replace these rows with a real pull
-    # through the proxy (images appear after `skopeo copy` / `docker pull`).
-    images = [
-        {
-            "name": "library/alpine",
-            "reference": "3.20",
-            "digest": DIGEST,
-            "size": 1_234,
-            "blob_size": 3_620_000,
-        },
-        {
-            "name": "library/python",
-            "reference": "3.12-slim",
-            "digest": "sha256:" + "cd" * 32,
-            "size": 2_345,
-            "blob_size": 45_120_000,
-        },
-        {
-            "name": "library/nginx",
-            "reference": DIGEST,
-            "digest": DIGEST,
-            "size": 1_534,
-            "blob_size": 67_000_000,
-        },
-    ]
-    dockyard.seed_cache(GROUP, images)
-    return dockyard
+
+    # olivia pulls three images through acme/platform's prefix, as a developer would.
+    token = dockyard.cli("token", "create", "olivia", "--name", "skopeo", "--scopes", "api")
+    creds = f"olivia:{token['token']}"
+    target = tmp_path_factory.mktemp("pulls")
+    alpine, busybox, nginx = seeded_images.alpine, seeded_images.busybox, seeded_images.nginx
+    busybox_amd64 = busybox.for_platform("amd64")
+    pull(dockyard, creds, GROUP, "alpine:3.19", target / "alpine")
+    # An index: skopeo fetches it, then the amd64 child by digest.
+    pull(dockyard, creds, GROUP, "busybox:1.36", target / "busybox", "--override-arch", "amd64")
+    pull(dockyard, creds, GROUP, f"nginx@{nginx.digest}", target / "nginx")
+
+    images = (alpine, busybox_amd64, nginx)
+    blobs = {blob.digest: blob.size for image in images for blob in image.blobs}
+    manifests = (alpine, busybox, busybox_amd64, nginx)
+    return World(
+        server=dockyard,
+        rows=(
+            Row(f"nginx@{nginx.digest}", nginx.digest, nginx.size),
+            Row(f"busybox@{busybox_amd64.digest}", busybox_amd64.digest, busybox_amd64.size),
+            Row("busybox:1.36", busybox.digest, busybox.size),
+            Row("alpine:3.19", alpine.digest, alpine.size),
+        ),
+        blob_count=len(blobs),
+        total_size=sum(blobs.values()) + sum(manifest.size for manifest in manifests),
+    )
 
 
-def test_sign_in_with_a_bad_password_then_a_good_one(world: LiveDockyard, new_page: Any) -> None:
+def test_sign_in_with_a_bad_password_then_a_good_one(world: World, new_page: Any) -> None:
     page = new_page()
     sign_in(page, "olivia", "not the password")
     assert page.locator(".form-error").inner_text() == "Invalid login or password."
@@ -82,26 +117,43 @@ def test_sign_in_with_a_bad_password_then_a_good_one(world: LiveDockyard, new_pa
     screenshot(page, "groups")
 
 
-def test_prefix_shown_and_copied(world: LiveDockyard, new_page: Any) -> None:
+def test_prefix_shown_and_copied(world: World, new_page: Any) -> None:
     page = new_page()
     sign_in(page, "olivia")
     page.goto(f"/groups/{GROUP}/-/dependency_proxy")
-    prefix = f"{world.host}/{GROUP}/dependency_proxy/containers"
+    prefix = world.prefix
     assert page.input_value("#image-prefix") == prefix
-    assert page.locator("#blob-summary").inner_text().startswith("Contains 3 blobs of images")
+    assert page.locator("#blob-summary").inner_text() == (
+        f"Contains {world.blob_count} blobs of images ({human_size(world.total_size)})"
+    )
     page.click("button:has-text('Copy prefix')")
     page.wait_for_function("document.querySelector('.copied') !== null")
     assert page.evaluate("navigator.clipboard.readText()") == prefix
 
+    assert page.locator("h3:has-text('Cached images') .count").inner_text() == str(len(world.rows))
     rows = page.locator(".image-row")
-    assert rows.count() == 3
-    assert "library/nginx@" + DIGEST in rows.nth(0).inner_text()  # newest first
-    rows.nth(0).locator("button:has-text('Copy')").click()
-    assert page.evaluate("navigator.clipboard.readText()") == f"{prefix}/library/nginx@{DIGEST}"
+    assert rows.count() == len(world.rows)
+    for index, expected in enumerate(world.rows):  # newest first
+        row = rows.nth(index)
+        assert row.locator(".image-name .mono").inner_text() == expected.name
+        short = expected.digest.split(":", 1)[1][:7]
+        meta = row.locator(".meta").inner_text()
+        assert f"Digest: {short}" in meta
+        assert human_size(expected.size) in meta
+        assert row.locator(".badge-warning").count() == 0  # not scheduled for deletion
+    # 4 manifests and 9 blobs, each fetched once from upstream: no hits yet.
+    stats = page.locator(".stats").inner_text()
+    assert f"0 hits, {len(world.rows) + world.blob_count} misses" in stats
     screenshot(page, "dependency-proxy")
 
+    nginx = world.rows[0]
+    rows.nth(0).locator("button:has-text('Copy')").click()
+    assert page.evaluate("navigator.clipboard.readText()") == f"{prefix}/{nginx.name}"
+    rows.nth(len(world.rows) - 1).locator("button:has-text('Copy')").click()
+    assert page.evaluate("navigator.clipboard.readText()") == f"{prefix}/alpine:3.19"
 
-def test_empty_state_shows_the_real_prefix(world: LiveDockyard, new_page: Any) -> None:
+
+def test_empty_state_shows_the_real_prefix(world: World, new_page: Any) -> None:
     page = new_page()
     sign_in(page, "olivia")
     page.goto("/groups/acme/empty/-/dependency_proxy")
@@ -113,7 +165,7 @@ def test_empty_state_shows_the_real_prefix(world: LiveDockyard, new_page: Any) -
     screenshot(page, "dependency-proxy-empty")
 
 
-def test_group_name_is_escaped(world: LiveDockyard, new_page: Any) -> None:
+def test_group_name_is_escaped(world: World, new_page: Any) -> None:
     page = new_page()
     alerts: list[str] = []
 
@@ -129,7 +181,7 @@ def test_group_name_is_escaped(world: LiveDockyard, new_page: Any) -> None:
     assert alerts == []
 
 
-def test_settings_toggles_persist(world: LiveDockyard, new_page: Any) -> None:
+def test_settings_toggles_persist(world: World, new_page: Any) -> None:
     page = new_page()
     sign_in(page, "olivia")
     page.goto("/groups/acme/empty/-/settings/packages_and_registries")
@@ -166,7 +218,7 @@ def test_settings_toggles_persist(world: LiveDockyard, new_page: Any) -> None:
     assert page.is_checked("#proxy-enabled")
 
 
-def test_personal_access_token_shown_once(world: LiveDockyard, new_page: Any) -> None:
+def test_personal_access_token_shown_once(world: World, new_page: Any) -> None:
     page = new_page()
     sign_in(page, "olivia")
     page.goto("/-/user_settings/personal_access_tokens")
@@ -193,13 +245,11 @@ def test_personal_access_token_shown_once(world: LiveDockyard, new_page: Any) ->
     assert page.locator("td:has-text('laptop')").count() == 1
 
 
-def test_guest_sees_no_clear_cache_and_is_refused_posting(
-    world: LiveDockyard, new_page: Any
-) -> None:
+def test_guest_sees_no_clear_cache_and_is_refused_posting(world: World, new_page: Any) -> None:
     page = new_page()
     sign_in(page, "gus")
     page.goto(f"/groups/{GROUP}/-/dependency_proxy")
-    assert page.locator(".image-row").count() == 3
+    assert page.locator(".image-row").count() == len(world.rows)  # Guests see the cache
     assert page.locator("#clear-cache-button").count() == 0
     token = page.locator("meta[name=csrf-token]").get_attribute("content")
     # A hand-made form post, with a valid CSRF token, from the Guest's own session.
@@ -217,7 +267,7 @@ def test_guest_sees_no_clear_cache_and_is_refused_posting(
     screenshot(page, "forbidden")
 
 
-def test_form_post_without_csrf_token_is_refused(world: LiveDockyard, new_page: Any) -> None:
+def test_form_post_without_csrf_token_is_refused(world: World, new_page: Any) -> None:
     page = new_page()
     sign_in(page, "olivia")
     post_without_token = """async (url) => {
@@ -227,18 +277,31 @@ def test_form_post_without_csrf_token_is_refused(world: LiveDockyard, new_page: 
     status = page.evaluate(post_without_token, f"/groups/{GROUP}/-/dependency_proxy/clear_cache")
     assert status == 403
     page.goto(f"/groups/{GROUP}/-/dependency_proxy")
-    assert page.locator(".image-row").count() == 3  # nothing was cleared
+    assert page.locator(".image-row").count() == len(world.rows)  # nothing was cleared
+    assert page.locator(".image-row.scheduled").count() == 0
 
 
-def test_owner_clears_the_cache_through_the_dialog(world: LiveDockyard, new_page: Any) -> None:
+def test_phone_layout(world: World, new_page: Any) -> None:
+    page = new_page(mobile=True)
+    sign_in(page, "olivia")
+    page.goto(f"/groups/{GROUP}/-/dependency_proxy")
+    assert page.locator(".image-row").count() == len(world.rows)  # long digest names too
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # nothing overflows sideways on a phone
+    screenshot(page, "dependency-proxy-phone")
+
+
+def test_owner_clears_the_cache_through_the_dialog(world: World, new_page: Any) -> None:
     page = new_page()
     sign_in(page, "olivia")
     page.goto(f"/groups/{GROUP}/-/dependency_proxy")
     page.click("#clear-cache-button")
     dialog = page.locator("#clear-cache-dialog")
     assert dialog.is_visible()
-    assert "Clear 3 image(s) from cache?" in dialog.inner_text()
-    screenshot(page, "clear-cache-dialog")
+    text = dialog.inner_text()
+    assert f"Clear {len(world.rows)} image(s) from cache?" in text
+    assert f"({world.blob_count} blobs, {human_size(world.total_size)})" in text
+    screenshot(page, "clear-cache-dialog", full_page=False)
     dialog.locator("button:has-text('Cancel')").click()
     assert not dialog.is_visible()
 
@@ -257,9 +320,10 @@ def test_owner_clears_the_cache_through_the_dialog(world: LiveDockyard, new_page
         page.wait_for_timeout(500)
         page.reload()
     assert page.locator("#empty-state").is_visible()
+    assert page.locator("#blob-summary").inner_text() == "Contains 0 blobs of images (0 B)"
 
 
-def test_members_page_and_deploy_token(world: LiveDockyard, new_page: Any) -> None:
+def test_members_page_and_deploy_token(world: World, new_page: Any) -> None:
     page = new_page()
     sign_in(page, "olivia")
     page.goto(f"/groups/{GROUP}/-/group_members")
@@ -274,7 +338,7 @@ def test_members_page_and_deploy_token(world: LiveDockyard, new_page: Any) -> No
     assert secret not in page.content()
 
 
-def test_admin_area(world: LiveDockyard, new_page: Any) -> None:
+def test_admin_area(world: World, new_page: Any) -> None:
     page = new_page()
     sign_in(page, "ada")
     page.goto("/admin")
@@ -285,12 +349,3 @@ def test_admin_area(world: LiveDockyard, new_page: Any) -> None:
     page.click("button:has-text('Create user')")
     assert "User newbie was created." in page.locator(".flash").inner_text()
     screenshot(page, "admin")
-
-
-def test_phone_layout(world: LiveDockyard, new_page: Any) -> None:
-    page = new_page(mobile=True)
-    sign_in(page, "olivia")
-    page.goto(f"/groups/{GROUP}/-/dependency_proxy")
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390  # nothing overflows sideways on a phone
-    screenshot(page, "dependency-proxy-phone")

@@ -135,6 +135,19 @@ class DockyardServer:
             raise AssertionError(f"dockyard {' '.join(args)} failed: {result.stderr}")
         return json.loads(result.stdout)
 
+    def user(self, username: str, password: str, *, admin: bool = False) -> Any:
+        """Create a user with the CLI (the password goes through stdin, as an operator's would)."""
+        return self.cli(
+            "user",
+            "create",
+            username,
+            "--email",
+            f"{username}@example.com",
+            "--password-stdin",
+            *(["--admin"] if admin else []),
+            stdin=password,
+        )
+
     def provision(self, username: str, group: str, *, scopes: str = "api") -> Account:
         """A user who owns `group` (created with its parents) and has a token."""
         password = f"{username}-password"

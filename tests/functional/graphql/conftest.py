@@ -3,7 +3,6 @@ each with a personal access token; helpers to post GraphQL and to add cache rows
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,39 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from app import clock
 from app.accounts import services as accounts
-from app.dependency_proxy.models import Blob, Manifest
 from app.groups import services as groups
 from app.groups.models import AccessLevel, Group
 
 OPERATIONS = Path(__file__).parents[3] / "graphql" / "operations"
-
-
-def digest_of(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-async def add_manifest(group: Group, image: str, tag: str, size: int = 500) -> Manifest:
-    now = clock.now()
-    return await Manifest.create(
-        group_id=group.id,
-        file_name=f"{image}:{tag}.json",
-        image_name=image,
-        reference=tag,
-        digest=digest_of(f"{group.id}/{image}:{tag}"),
-        content_type="application/vnd.oci.image.manifest.v1+json",
-        size=size,
-        content=b"{}",
-        read_at=now,
-        checked_at=now,
-    )
-
-
-async def add_blob(group: Group, seed: str, size: int = 1000) -> Blob:
-    return await Blob.create(
-        group_id=group.id, digest=digest_of(seed), size=size, read_at=clock.now()
-    )
 
 
 def operation(name: str) -> str:

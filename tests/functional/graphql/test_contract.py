@@ -18,7 +18,8 @@ from app.accounts import services as accounts
 from app.asgi import SESSION_COOKIE
 from app.gql.schema import sdl
 from tests.conftest import TEST_SECRET
-from tests.functional.graphql.conftest import OPERATIONS, World, add_blob, add_manifest
+from tests.functional.graphql.conftest import OPERATIONS, World
+from tests.support.cache_rows import add_blob, add_manifest
 
 SCHEMA_FILE = OPERATIONS.parent / "schema.graphql"
 DOCKYARD = Path(sys.executable).parent / "dockyard"

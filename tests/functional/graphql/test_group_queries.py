@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from app.dependency_proxy.models import GroupCacheStatistic, ImageTtlGroupPolicy
 from app.gql.permissions import RESOURCE_NOT_AVAILABLE
-from tests.functional.graphql.conftest import World, add_blob, add_manifest
+from tests.functional.graphql.conftest import World
+from tests.support.cache_rows import add_blob, add_manifest
 
 # From GitLab's merge request that added these fields (!68605), verbatim but for the path.
 GITLAB_EXAMPLE_QUERY = """query { group(fullPath: "acme") { id, dependencyProxyBlobCount dependencyProxyImageCount dependencyProxyTotalSize dependencyProxySetting { enabled } dependencyProxyManifests { nodes { fileName imageName size createdAt updatedAt digest } } dependencyProxyBlobs { nodes { fileName size createdAt updatedAt } } } }"""  # noqa: E501

@@ -8,7 +8,8 @@ from app.dependency_proxy import credentials
 from app.dependency_proxy.models import Blob, CacheStatus, GroupSetting, Manifest
 from app.gql.permissions import RESOURCE_NOT_AVAILABLE
 from tests.conftest import TEST_SECRET
-from tests.functional.graphql.conftest import World, add_blob, add_manifest, operation
+from tests.functional.graphql.conftest import World, operation
+from tests.support.cache_rows import add_blob, add_manifest
 
 CLEAR = operation("clearDependencyProxyCache")
 SETTINGS = operation("updateDependencyProxySettings")

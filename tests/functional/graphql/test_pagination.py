@@ -9,7 +9,8 @@ import pytest
 from tortoise import connections
 
 from app.dependency_proxy.models import Manifest
-from tests.functional.graphql.conftest import World, add_manifest, operation
+from tests.functional.graphql.conftest import World, operation
+from tests.support.cache_rows import add_manifest
 
 DETAILS = operation("getDependencyProxyDetails")
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 
-from app import clock
 from app.accounts import services as accounts
 from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy import credentials
-from app.dependency_proxy.models import Blob, CacheStatus, GroupSetting, Manifest
+from app.dependency_proxy.models import Blob, CacheStatus, GroupSetting
 from app.dependency_proxy.services.clear_cache import clear_cache
 from app.dependency_proxy.services.group_cache import (
     get_cache_summary,
@@ -24,33 +21,9 @@ from app.dependency_proxy.statistics import CacheStatistics
 from app.errors import InvalidInput, NotFound, PermissionDenied
 from app.groups import services as groups
 from app.groups.models import AccessLevel, Group
+from tests.support.cache_rows import add_blob, add_manifest
 
 pytestmark = pytest.mark.usefixtures("database")
-
-
-def digest_of(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-async def add_manifest(group: Group, image: str, tag: str, size: int = 500) -> Manifest:
-    now = clock.now()
-    return await Manifest.create(
-        group_id=group.id,
-        file_name=f"{image}:{tag}.json",
-        image_name=image,
-        reference=tag,
-        digest=digest_of(f"{image}:{tag}"),
-        content_type="application/vnd.oci.image.manifest.v1+json",
-        size=size,
-        content=b"{}",
-        read_at=now,
-        checked_at=now,
-    )
-
-
-async def add_blob(group: Group, seed: str, size: int = 1000) -> Blob:
-    now = clock.now()
-    return await Blob.create(group_id=group.id, digest=digest_of(seed), size=size, read_at=now)
 
 
 async def member(group: Group, name: str, level: AccessLevel) -> Principal:
