@@ -121,9 +121,9 @@ async def _manifest(
     }
     body = result.content if request.method == "GET" else b""
     if request.method == "GET":
-        metrics.bytes_served.labels("upstream" if result.cache == "MISS" else "cache").inc(
-            result.size
-        )
+        source = "upstream" if result.cache == "MISS" else "cache"
+        metrics.bytes_served.labels(source).inc(result.size)
+        runtime.statistics.add(pull.group.id, **{f"bytes_from_{source}": result.size})
     return Response(body, headers=headers, media_type=None)
 
 

@@ -279,16 +279,32 @@ class BlobDownloads:
         hasher = hashlib.sha256()
         size, written = download.size, 0
         chunks = upstream.chunks()
+        # One write in flight while the next chunk is read: reading the network
+        # and writing the disk overlap instead of taking turns.
+        pending: asyncio.Future[None] | None = None
         try:
             async for chunk in chunks:
+                if pending is not None:
+                    await pending
+                    download.advance(written)
                 written += len(chunk)
                 if written > self._max_size:
                     raise TooLarge(f"the blob is over the {self._max_size}-byte cap")
                 if size is not None and written > size:
                     raise DownloadFailed("the upstream sent more bytes than it announced")
-                await to_thread.run_sync(write_and_hash, download.spool.fd, chunk, hasher)
+                pending = asyncio.ensure_future(
+                    to_thread.run_sync(write_and_hash, download.spool.fd, chunk, hasher)
+                )
+            if pending is not None:
+                await pending
                 download.advance(written)
         finally:
+            if pending is not None:
+                # Never leave a write running into a spool that is being discarded,
+                # and never leave its error unretrieved.
+                await asyncio.wait([pending])
+                if not pending.cancelled():
+                    pending.exception()
             close = getattr(chunks, "aclose", None)
             if close is not None:
                 await close()
