@@ -12,7 +12,7 @@ from app.accounts import services as accounts
 from app.dependency_proxy.models import Blob, CacheStatus
 from app.groups import services as groups
 from app.groups.models import AccessLevel, Group
-from tests.functional.graphql.conftest import add_blob, add_manifest
+from tests.support.cache_rows import add_blob, add_manifest
 from web import api_v4
 
 
