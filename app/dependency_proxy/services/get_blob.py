@@ -8,6 +8,8 @@ blob; then the row is recorded.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -61,10 +63,19 @@ async def _row(group_id: int, digest: str) -> Blob | None:
     return await Blob.filter(group_id=group_id, digest=digest, status=CacheStatus.DEFAULT).first()
 
 
+# The download's commit and the client that started it both record the row,
+# often at the same moment: one lock per (group, digest) keeps it to one row.
+_recording: weakref.WeakValueDictionary[tuple[int, str], asyncio.Lock] = (
+    weakref.WeakValueDictionary()
+)
+
+
 async def record_blob(group_id: int, digest: str, size: int) -> None:
     """Record that the group holds the blob (idempotent for live rows)."""
-    if await _row(group_id, digest) is None:
-        await Blob.create(group_id=group_id, digest=digest, size=size, read_at=clock.now())
+    lock = _recording.setdefault((group_id, digest), asyncio.Lock())
+    async with lock:
+        if await _row(group_id, digest) is None:
+            await Blob.create(group_id=group_id, digest=digest, size=size, read_at=clock.now())
 
 
 async def _touch(row: Blob) -> None:
