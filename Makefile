@@ -11,7 +11,7 @@ TEST_PACKAGES := docker-registry skopeo podman containerd uidmap chromium postgr
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: run test test-fast bench lint format migrations clean system-run system-test
+.PHONY: run screenshots test test-fast bench lint format migrations clean system-run system-test
 
 run: $(RUN_STAMP)
 	$(BIN)/dockyard serve
@@ -34,6 +34,10 @@ bench: $(TEST_STAMP) system-test
 	@test -d $(VENV)/bench-extras/granian || $(BIN)/pip install -q --no-deps --target $(VENV)/bench-extras granian httptools uvloop \
 		|| echo "granian/httptools/uvloop not installed: their rows are skipped"
 	$(BIN)/pytest tests/bench -s -p no:randomly -o addopts="" -o testpaths=tests/bench
+
+# Refresh the README's pictures (the browser tests take them).
+screenshots: $(TEST_STAMP) system-test
+	DOCKYARD_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_web.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

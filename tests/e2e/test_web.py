@@ -193,10 +193,12 @@ def test_settings_toggles_persist(world: World, new_page: Any) -> None:
 
     page.locator("#ttl-settings .toggle").click()
     page.fill("#ttl-days", "30")
-    page.locator("#ttl-settings button:has-text('Save changes')").click()
+    with page.expect_navigation():  # the form posts and reloads the page
+        page.locator("#ttl-settings button:has-text('Save changes')").click()
     page.fill("#identity", "dockerhub-bot")
     page.fill("#secret", "dckr_pat_very_secret")
-    page.locator("#credentials-settings button:has-text('Save changes')").click()
+    with page.expect_navigation():  # the form posts and reloads the page
+        page.locator("#credentials-settings button:has-text('Save changes')").click()
 
     page.reload()
     assert not page.is_checked("#proxy-enabled")
@@ -214,7 +216,9 @@ def test_settings_toggles_persist(world: World, new_page: Any) -> None:
     assert "disabled for this group" in notice.inner_text()
     notice.locator("a").click()
     page.locator("#proxy-settings .toggle").click()
-    page.locator("#proxy-settings button:has-text('Save changes')").click()
+    with page.expect_navigation():
+        page.locator("#proxy-settings button:has-text('Save changes')").click()
+    page.reload()  # what the server stored, not the toggle's client-side state
     assert page.is_checked("#proxy-enabled")
 
 

@@ -9,7 +9,9 @@ with skopeo. The browser is never downloaded: Playwright launches
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The README's pictures are refreshed with `make screenshots`; an ordinary test
+# run takes the same shots into a scratch folder so it leaves the tree clean.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("DOCKYARD_UPDATE_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "dockyard-screenshots"
+)
 PASSWORD = "correct horse battery staple"
 
 
@@ -130,7 +138,7 @@ def sign_in(page: Any, username: str, password: str = PASSWORD) -> None:
 
 
 def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
-    """Save docs/screenshots/NAME.png (the viewport only for modal dialogs: their
+    """Save NAME.png into SCREENSHOTS (the viewport only for modal dialogs: their
     backdrop covers the viewport, not the whole page)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
