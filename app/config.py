@@ -263,5 +263,7 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    # Tortoise logs every connection open/close at INFO; keep our log readable.
-    logging.getLogger("tortoise").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # Tortoise logs every connection open/close and httpx every upstream request
+    # (URLs with query strings) at INFO: keep our log readable and to the point.
+    for noisy in ("tortoise", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
