@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,27 @@ log = logging.getLogger("dockyard.runtime")
 STATISTICS_FLUSH_SECONDS = 5.0
 
 
+class RecentGrants:
+    """(group id, blob digest) pairs the upstream recently let a group read,
+    bounded in size and age: a crowd of one group's clients joining a download
+    is checked once, not once per client."""
+
+    def __init__(self, max_entries: int = 10_000, max_age: float = 600.0) -> None:
+        self._entries: OrderedDict[tuple[int, str], float] = OrderedDict()
+        self._max_entries = max_entries
+        self._max_age = max_age
+
+    def add(self, key: tuple[int, str]) -> None:
+        self._entries[key] = time.monotonic() + self._max_age
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    def holds(self, key: tuple[int, str]) -> bool:
+        expiry = self._entries.get(key)
+        return expiry is not None and expiry > time.monotonic()
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -34,6 +57,7 @@ class Runtime:
     statistics: CacheStatistics = field(default_factory=CacheStatistics)
     # Revalidations of one tag in flight, shared by concurrent requests.
     manifest_flights: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
+    blob_grants: RecentGrants = field(default_factory=RecentGrants)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod

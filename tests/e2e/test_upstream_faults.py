@@ -184,6 +184,34 @@ def test_ten_clients_of_one_cold_blob_cause_one_upstream_download(
     bodies = asyncio.run(crowd())
     assert all(hashlib.sha256(body).hexdigest() == digest.split(":")[1] for body in bodies)
     assert len(fake.received("blob", "GET")) == 1
+    # One group's clients joining its own download are not re-checked upstream.
+    assert fake.received("blob", "HEAD") == []
+
+
+def test_another_group_joining_a_download_is_checked_upstream_first(
+    server: DockyardServer, account: Account, fake: FakeUpstream
+) -> None:
+    layer = os.urandom(1024 * 1024)
+    fake.add_image("library/joined", "1", [layer])
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    first = Puller(server, account, "joined")
+    other = Puller(server, server.provision("jo", "joiners"), "joined")
+    assert first.manifest("1").status_code == 200
+    fake.faults.delay["blob"] = 1.5
+
+    async def both() -> tuple[httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            leader = asyncio.create_task(
+                client.get(f"{first.base}/blobs/{digest}", headers=first.headers)
+            )
+            await asyncio.sleep(0.5)  # the first group's download is in flight
+            joiner = await client.get(f"{other.base}/blobs/{digest}", headers=other.headers)
+            return await leader, joiner
+
+    leader, joiner = asyncio.run(both())
+    assert leader.content == layer and joiner.content == layer
+    assert len(fake.received("blob", "HEAD")) == 1  # the joining group was checked
+    assert blob_downloads(fake) == 1
 
 
 def test_a_client_that_goes_away_does_not_cancel_the_download(

@@ -117,9 +117,14 @@ async def get_blob(
         return stored
 
     group_id = pull.group.id
-    if runtime.downloads.in_flight(digest):
-        # Joining another group's download: the upstream must confirm first.
+    grant = (group_id, digest)
+    if runtime.downloads.in_flight(digest) and not runtime.blob_grants.holds(grant):
+        # Joining a download another group may have started: the upstream must
+        # confirm this group may read the blob first.
         await runtime.upstream.head_blob(image, digest, pull.credentials)
+    # This group is allowed now (it was confirmed, or its own GET starts the
+    # download): its next clients joining the same download need not ask again.
+    runtime.blob_grants.add(grant)
 
     async def start():  # type: ignore[no-untyped-def]
         return await runtime.upstream.open_blob(image, digest, pull.credentials)
