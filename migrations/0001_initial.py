@@ -126,6 +126,7 @@ class Migration(migrations.Migration):
                 ('digest', fields.CharField(max_length=100)),
                 ('content_type', fields.CharField(max_length=255)),
                 ('size', fields.BigIntField()),
+                ('image_size', fields.BigIntField(null=True)),
                 ('content', fields.BinaryField()),
                 ('status', fields.IntEnumField(default=CacheStatus.DEFAULT, description='DEFAULT: 0\nPENDING_DESTRUCTION: 1\nPROCESSING: 2\nERROR: 3', enum_type=CacheStatus, generated=False)),
                 ('read_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),

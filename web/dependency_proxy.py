@@ -34,7 +34,7 @@ class ImageRow:
     name: str  # image:tag, or image@sha256:… for digest pulls
     pull_path: str
     short_digest: str
-    size: int
+    size: int | None  # the image (config + layers); None for a multi-platform index
     cached_at: datetime
     last_pulled_at: datetime
     scheduled_for_deletion: bool
@@ -48,7 +48,7 @@ def image_row(manifest: Manifest, prefix: str) -> ImageRow:
         name=name,
         pull_path=f"{prefix}/{name}",
         short_digest=manifest.digest.split(":", 1)[-1][:7],
-        size=manifest.size,
+        size=manifest.image_size,
         cached_at=manifest.created_at,
         last_pulled_at=manifest.read_at,
         scheduled_for_deletion=manifest.status

@@ -67,6 +67,9 @@ class Manifest(Model):
     digest = fields.CharField(max_length=100)
     content_type = fields.CharField(max_length=255)
     size = fields.BigIntField()
+    # What a pull of this image moves (config + layers); None for a multi-platform
+    # index, whose size depends on the platform pulled.
+    image_size = fields.BigIntField(null=True)
     content = fields.BinaryField()
     status = fields.IntEnumField(CacheStatus, default=CacheStatus.DEFAULT)
     read_at = fields.DatetimeField()

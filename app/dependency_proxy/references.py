@@ -5,6 +5,7 @@ Nothing from a request reaches a query or a file path before passing here.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -100,3 +101,16 @@ def parse_path(path: str) -> Reference:
 def manifest_file_name(image: str, reference: str) -> str:
     """GitLab's file name for a cached manifest: `alpine:latest.json`."""
     return f"{image}:{reference}.json"
+
+
+def image_size(content: bytes) -> int | None:
+    """Config + layer sizes of a single-platform manifest; None for an index
+    (or anything that does not parse: the size is only shown, never trusted)."""
+    try:
+        document = json.loads(content)
+        sizes = [document["config"]["size"], *(layer["size"] for layer in document["layers"])]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not all(isinstance(size, int) and size >= 0 for size in sizes):
+        return None
+    return sum(sizes)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from app import clock, metrics
 from app.dependency_proxy.errors import ManifestUnknown, UpstreamDenied, UpstreamError
 from app.dependency_proxy.models import CacheStatus, Manifest
-from app.dependency_proxy.references import manifest_file_name
+from app.dependency_proxy.references import image_size, manifest_file_name
 from app.dependency_proxy.services.authorize_pull import PullContext
 from app.dependency_proxy.upstream import FetchedManifest
 
@@ -80,6 +80,7 @@ async def _store(
         "digest": fetched.digest,
         "content_type": fetched.media_type,
         "size": len(fetched.content),
+        "image_size": image_size(fetched.content),
         "content": fetched.content,
         "read_at": now,
         "checked_at": now,

@@ -37,6 +37,7 @@ MANIFEST_LISTING_FIELDS = (
     "image_name",
     "reference",
     "digest",
+    "image_size",
     "content_type",
     "size",
     "status",

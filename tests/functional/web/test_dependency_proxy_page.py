@@ -30,6 +30,7 @@ async def cache_image(group: Group, name: str, reference: str, *, size: int = 10
         digest=DIGEST,
         content_type="application/vnd.oci.image.manifest.v1+json",
         size=size,
+        image_size=size * 10,
         content=b"{}",
         read_at=now - timedelta(hours=2),
         checked_at=now,
@@ -49,6 +50,7 @@ async def test_prefix_summary_and_images(as_guest: Browser, group: Group) -> Non
     assert f'data-copy-text="{PREFIX}/library/nginx@{DIGEST}"' in page.text
     assert f'data-copy-text="{PREFIX}/library/alpine:3.20"' in page.text
     assert 'Digest: <span class="mono">ababab' in page.text
+    assert "<span>10.00 KiB</span>" in page.text  # the image's size, not the manifest's
     assert "Last pulled <time" in page.text and "2 hours ago" in page.text
     assert "Hit ratio" in page.text and "Upstream rate limit" in page.text
 

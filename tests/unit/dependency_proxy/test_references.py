@@ -52,3 +52,13 @@ def test_anything_off_grammar_is_invalid(path: str) -> None:
 def test_file_names_follow_gitlab() -> None:
     assert manifest_file_name("alpine", "latest") == "alpine:latest.json"
     assert manifest_file_name("alpine", DIGEST) == f"alpine:{DIGEST}.json"
+
+
+def test_image_size_is_config_plus_layers_and_none_for_an_index() -> None:
+    from app.dependency_proxy.references import image_size
+
+    manifest = b'{"config": {"size": 100}, "layers": [{"size": 1000}, {"size": 24}]}'
+    assert image_size(manifest) == 1124
+    assert image_size(b'{"manifests": [{"size": 500}]}') is None
+    assert image_size(b"not json") is None
+    assert image_size(b'{"config": {"size": -1}, "layers": []}') is None
