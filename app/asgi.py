@@ -40,6 +40,10 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 async def _server_error(request: Request, exc: Exception) -> Response:
     # Log the traceback for operators; the client never sees it.
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if request.url.path.startswith("/v2"):
+        from registry.errors import oci_error  # registry clients only show OCI errors
+
+        return oci_error(500, "UNKNOWN", "internal error: the server log has the details")
     return JSONResponse({"error": "internal server error"}, status_code=500)
 
 

@@ -9,6 +9,7 @@ import base64
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from app.accounts import services as accounts
 from app.accounts.models import UserState
@@ -298,3 +299,23 @@ async def test_access_removed_after_login_is_404_name_unknown(
     )
     assert answer.status_code == 404
     assert answer.json()["errors"][0]["code"] == "NAME_UNKNOWN"
+
+
+async def test_an_internal_error_is_an_oci_500_without_a_traceback(
+    app: Starlette, alice: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database exploded at /secret/path")
+
+    monkeypatch.setattr("registry.routes.get_manifest", broken)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://dockyard.test") as raw:
+        token = (
+            await raw.get("/jwt/auth", params={"scope": SCOPE}, headers=basic("alice", alice))
+        ).json()["token"]
+        answer = await raw.get(
+            f"/v2/{REPO}/manifests/latest", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert answer.status_code == 500
+    assert answer.json()["errors"][0]["code"] == "UNKNOWN"
+    assert "secret" not in answer.text and "Traceback" not in answer.text
