@@ -19,6 +19,7 @@ run: $(RUN_STAMP)
 test: $(TEST_STAMP) system-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 test-fast: $(TEST_STAMP)
@@ -42,6 +43,7 @@ screenshots: $(TEST_STAMP) system-test
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(TEST_STAMP)
 	$(BIN)/ruff format .

@@ -75,7 +75,7 @@ class RuntimeCollector:
 
 
 runtime_collector = RuntimeCollector()
-registry.register(runtime_collector)  # type: ignore[arg-type]
+registry.register(runtime_collector)
 
 
 # --- the /metrics endpoint ------------------------------------------------------------

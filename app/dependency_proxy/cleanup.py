@@ -79,7 +79,7 @@ async def _claim(model: type[Manifest] | type[Blob], lock_rows: bool) -> list[An
         rows = list(await query)
         if rows:
             await (
-                model.filter(id__in=[row.id for row in rows])
+                model.filter(id__in=[row.pk for row in rows])
                 .using_db(connection)
                 .update(status=CacheStatus.PROCESSING, updated_at=clock.now())
             )

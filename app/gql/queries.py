@@ -62,7 +62,7 @@ class Query:
         page = await field_errors(
             paginate(query, first=first, after=after, last=last, before=before, newest_first=False)
         )
-        return connection(page, Group)  # type: ignore[no-any-return]
+        return connection(page, Group)
 
     @strawberry.field(description="The user behind the request; null when anonymous.")
     def current_user(self, info: Info) -> UserCore | None:

@@ -31,8 +31,8 @@ MAX_TOKENS = 5000
 
 
 def _mutation(resolver: object, description: str) -> object:
-    return strawberry.mutation(
-        resolver=resolver,  # type: ignore[arg-type]
+    return strawberry.mutation(  # type: ignore[call-overload]
+        resolver=resolver,
         description=description,
         permission_classes=[CanMutate],
     )
@@ -81,7 +81,7 @@ class DockyardSchema(strawberry.Schema):
 schema = DockyardSchema(
     query=Query,
     mutation=Mutation,
-    config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    config=StrawberryConfig(scalar_map=SCALAR_MAP),  # type: ignore[arg-type]
     extensions=[
         # Factories: a fresh extension per request.
         lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),

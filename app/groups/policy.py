@@ -18,7 +18,7 @@ async def access_level(user: User | None, group: Group) -> AccessLevel | None:
     """The user's effective level in `group` (highest over the group and its ancestors)."""
     if user is None:
         return None
-    levels = await Membership.filter(
+    levels: list[int] = await Membership.filter(  # type: ignore[assignment]
         user_id=user.id, group__full_path_key__in=group.ancestor_keys
     ).values_list("access_level", flat=True)
     return AccessLevel(max(levels)) if levels else None

@@ -20,6 +20,7 @@ from app.dependency_proxy.downloads import BlobReader
 from app.dependency_proxy.errors import BlobUnknown
 from app.dependency_proxy.models import Blob, CacheStatus
 from app.dependency_proxy.services.authorize_pull import PullContext
+from app.dependency_proxy.upstream import UpstreamBlob
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -126,7 +127,7 @@ async def get_blob(
     # download): its next clients joining the same download need not ask again.
     runtime.blob_grants.add(grant)
 
-    async def start():  # type: ignore[no-untyped-def]
+    async def start() -> UpstreamBlob:
         return await runtime.upstream.open_blob(image, digest, pull.credentials)
 
     async def on_commit(size: int) -> None:

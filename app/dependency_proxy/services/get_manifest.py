@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app import clock, metrics
 from app.dependency_proxy.errors import ManifestUnknown, UpstreamDenied, UpstreamError
@@ -76,7 +76,7 @@ async def _store(
     pull: PullContext, image: str, reference: str, fetched: FetchedManifest, row: Manifest | None
 ) -> Manifest:
     now = clock.now()
-    values = {
+    values: dict[str, Any] = {
         "digest": fetched.digest,
         "content_type": fetched.media_type,
         "size": len(fetched.content),

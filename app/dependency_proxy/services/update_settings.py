@@ -70,8 +70,9 @@ async def update_dependency_proxy_settings(
         setting.secret_encrypted = credentials.encrypt(settings.secret_key, secret)
         changed += ["identity_encrypted", "secret_encrypted"]
     elif clear_credentials or identity is not None:  # blank identity and secret: clear
-        setting.identity_encrypted = None
-        setting.secret_encrypted = None
+        # Nullable columns, though Tortoise types them as str.
+        setting.identity_encrypted = None  # type: ignore[assignment]
+        setting.secret_encrypted = None  # type: ignore[assignment]
         changed += ["identity_encrypted", "secret_encrypted"]
     if changed:
         await setting.save(update_fields=[*changed, "updated_at"])
