@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from app import db, health
+from app.accounts.sessions import principal_from_session
 from app.config import Settings, load_settings, prepare_data_dir
 from app.dependency_proxy.cleanup import run_cleanup_forever
 from app.logging import AccessLogMiddleware
@@ -31,8 +32,21 @@ SESSION_COOKIE = "_dockyard_session"
 SESSION_MAX_AGE = 7 * 24 * 3600
 
 
+MACHINE_PREFIXES = ("/v2", "/api/", "/jwt/", "/-/", "/metrics")
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
+    path = request.url.path
+    wants_page = "text/html" in request.headers.get("accept", "")
+    if status == 404 and wants_page and not path.startswith(MACHINE_PREFIXES):
+        # A person with a browser gets the site's own 404 page, signed-in header included.
+        from web.rendering import error_page
+
+        principal = None
+        if "session" in request.scope:
+            principal = await principal_from_session(request.session)
+        return error_page(request, 404, "There is no page at this address.", principal)
     message = {404: "not found", 405: "method not allowed"}.get(status, "error")
     return JSONResponse({"error": message}, status_code=status)
 

@@ -60,3 +60,12 @@ async def test_access_log_has_one_line_per_request_and_no_secrets(
     assert len(lines) == 1
     assert lines[0].startswith("GET /-/liveness 200 ")
     assert "sekrit" not in caplog.text
+
+
+async def test_browsers_get_an_html_404_page_and_clients_json(client: httpx.AsyncClient) -> None:
+    page = await client.get("/no/such/page", headers={"Accept": "text/html,*/*"})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Page not found" in page.text
+    api = await client.get("/api/nothing", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json() == {"error": "not found"}
