@@ -52,6 +52,13 @@ def clean_faults(fake: FakeUpstream) -> Iterator[None]:
     fake.reset()
 
 
+def upstream_layer(fake: FakeUpstream, name: str, size: int) -> tuple[bytes, str]:
+    """A one-layer image `library/<name>:1` upstream: its layer and the layer's digest."""
+    layer = os.urandom(size)
+    fake.add_image(f"library/{name}", "1", [layer])
+    return layer, "sha256:" + hashlib.sha256(layer).hexdigest()
+
+
 class Puller:
     def __init__(self, server: DockyardServer, account: Account, image: str) -> None:
         self.base = f"{server.url}/v2/{account.group}/dependency_proxy/containers/{image}"
@@ -83,9 +90,7 @@ def spool_is_empty(server: DockyardServer) -> bool:
 def test_wrong_bytes_are_never_cached_and_the_client_sees_a_broken_response(
     server: DockyardServer, account: Account, fake: FakeUpstream
 ) -> None:
-    layer = os.urandom(300_000)
-    _, _ = fake.add_image("library/corrupt", "1", [layer])
-    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    layer, digest = upstream_layer(fake, "corrupt", 300_000)
     pull = Puller(server, account, "corrupt")
     assert pull.manifest("1").status_code == 200
     fake.faults.corrupt = True
@@ -103,9 +108,7 @@ def test_wrong_bytes_are_never_cached_and_the_client_sees_a_broken_response(
 def test_a_stream_cut_in_the_middle_is_not_cached_and_the_next_pull_succeeds(
     server: DockyardServer, account: Account, fake: FakeUpstream
 ) -> None:
-    layer = os.urandom(2_000_000)
-    fake.add_image("library/cut", "1", [layer])
-    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    layer, digest = upstream_layer(fake, "cut", 2_000_000)
     pull = Puller(server, account, "cut")
     assert pull.manifest("1").status_code == 200
     fake.faults.cut_blob_after = 500_000
@@ -165,9 +168,7 @@ def test_an_upstream_404_is_manifest_unknown(server: DockyardServer, account: Ac
 def test_ten_clients_of_one_cold_blob_cause_one_upstream_download(
     server: DockyardServer, account: Account, fake: FakeUpstream
 ) -> None:
-    layer = os.urandom(8 * 1024 * 1024)
-    fake.add_image("library/crowd", "1", [layer])
-    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    layer, digest = upstream_layer(fake, "crowd", 8 * 1024 * 1024)
     pull = Puller(server, account, "crowd")
     assert pull.manifest("1").status_code == 200
     fake.faults.delay["blob"] = 1.0  # everyone arrives while the first download waits
@@ -191,9 +192,7 @@ def test_ten_clients_of_one_cold_blob_cause_one_upstream_download(
 def test_another_group_joining_a_download_is_checked_upstream_first(
     server: DockyardServer, account: Account, fake: FakeUpstream
 ) -> None:
-    layer = os.urandom(1024 * 1024)
-    fake.add_image("library/joined", "1", [layer])
-    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    layer, digest = upstream_layer(fake, "joined", 1024 * 1024)
     first = Puller(server, account, "joined")
     other = Puller(server, server.provision("jo", "joiners"), "joined")
     assert first.manifest("1").status_code == 200
@@ -217,9 +216,7 @@ def test_another_group_joining_a_download_is_checked_upstream_first(
 def test_a_client_that_goes_away_does_not_cancel_the_download(
     server: DockyardServer, account: Account, fake: FakeUpstream
 ) -> None:
-    layer = os.urandom(4 * 1024 * 1024)
-    fake.add_image("library/quitter", "1", [layer])
-    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    layer, digest = upstream_layer(fake, "quitter", 4 * 1024 * 1024)
     pull = Puller(server, account, "quitter")
     assert pull.manifest("1").status_code == 200
     with httpx.stream(
@@ -238,9 +235,7 @@ def test_a_client_that_goes_away_does_not_cancel_the_download(
 def test_blob_redirects_to_a_cdn_do_not_leak_our_authorization(
     server: DockyardServer, account: Account, fake: FakeUpstream
 ) -> None:
-    layer = os.urandom(100_000)
-    fake.add_image("library/cdn", "1", [layer])
-    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    layer, digest = upstream_layer(fake, "cdn", 100_000)
     pull = Puller(server, account, "cdn")
     assert pull.manifest("1").status_code == 200
     fake.faults.redirect_blobs = True
@@ -252,9 +247,7 @@ def test_blob_redirects_to_a_cdn_do_not_leak_our_authorization(
 def test_range_requests_on_a_cached_blob(
     server: DockyardServer, account: Account, fake: FakeUpstream, tmp_path: Path
 ) -> None:
-    layer = os.urandom(50_000)
-    fake.add_image("library/ranged", "1", [layer])
-    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    layer, digest = upstream_layer(fake, "ranged", 50_000)
     pull = Puller(server, account, "ranged")
     assert pull.manifest("1").status_code == 200
     assert pull.blob(digest).content == layer
@@ -271,9 +264,7 @@ def test_range_requests_on_a_cached_blob(
 def test_bytes_on_disk_for_one_group_are_not_served_to_another_without_upstream_consent(
     server: DockyardServer, account: Account, fake: FakeUpstream
 ) -> None:
-    layer = os.urandom(10_000)
-    fake.add_image("library/isolated", "1", [layer])
-    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    layer, digest = upstream_layer(fake, "isolated", 10_000)
     pull = Puller(server, account, "isolated")
     assert pull.manifest("1").status_code == 200
     assert pull.blob(digest).content == layer
@@ -290,9 +281,7 @@ def test_bytes_on_disk_for_one_group_are_not_served_to_another_without_upstream_
 def test_head_and_get_carry_the_same_headers(
     server: DockyardServer, account: Account, fake: FakeUpstream
 ) -> None:
-    layer = os.urandom(5_000)
-    fake.add_image("library/headers", "1", [layer])
-    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    layer, digest = upstream_layer(fake, "headers", 5_000)
     pull = Puller(server, account, "headers")
     get = pull.manifest("1")
     names = ("Content-Type", "Docker-Content-Digest", "Content-Length", "ETag")
@@ -311,9 +300,7 @@ def test_head_and_get_carry_the_same_headers(
 
 
 def test_download_once_holds_across_worker_processes(tmp_path: Path, fake: FakeUpstream) -> None:
-    layer = os.urandom(6 * 1024 * 1024)
-    fake.add_image("library/workers", "1", [layer])
-    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    layer, digest = upstream_layer(fake, "workers", 6 * 1024 * 1024)
     env = {"DOCKYARD_WORKERS": "2", "DOCKYARD_UPSTREAM_READ_TIMEOUT": "5"}
     with DockyardServer(tmp_path / "workers", fake.url, env=env) as server:
         account = server.provision("walt", "workers")
@@ -338,9 +325,7 @@ def test_download_once_holds_across_worker_processes(tmp_path: Path, fake: FakeU
 def test_clearing_the_cache_during_a_pull_leaves_nothing_corrupt(
     server: DockyardServer, account: Account, fake: FakeUpstream
 ) -> None:
-    layer = os.urandom(3 * 1024 * 1024)
-    fake.add_image("library/cleared", "1", [layer])
-    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    layer, digest = upstream_layer(fake, "cleared", 3 * 1024 * 1024)
     pull = Puller(server, account, "cleared")
     assert pull.manifest("1").headers["X-Cache"] == "MISS"
     fake.faults.delay["blob"] = 1.5  # the download is in flight while we clear
