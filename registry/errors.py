@@ -21,16 +21,14 @@ def oci_error(
     return JSONResponse(body, status_code=status, headers={**API_VERSION_HEADER, **(headers or {})})
 
 
+INVALID_CODES = {"name": "NAME_INVALID", "tag": "TAG_INVALID", "digest": "DIGEST_INVALID"}
+
+
 def _code_for(error: DockyardError, kind: str) -> tuple[int, str]:
     unknown = "BLOB_UNKNOWN" if kind == "blobs" else "MANIFEST_UNKNOWN"
     match error:
         case proxy.InvalidReference():
-            message = error.message
-            if "digest" in message:
-                return 400, "DIGEST_INVALID"
-            if "tag" in message:
-                return 400, "TAG_INVALID"
-            return 400, "NAME_INVALID"
+            return 400, INVALID_CODES.get(error.part, "NAME_INVALID")
         case proxy.ManifestUnknown() | proxy.BlobUnknown():
             return 404, unknown
         case NotFound():

@@ -69,10 +69,7 @@ async def v2_dispatch(request: Request) -> Response:
     try:
         reference = parse_path(path)
     except InvalidReference as error:
-        if (
-            "not a manifest or blob path" in error.message
-            or "not a Dependency Proxy" in error.message
-        ):
+        if error.part == "path":
             return _not_a_route(path)
         return error_response(error, "manifests")
     settings: Settings = request.app.state.settings

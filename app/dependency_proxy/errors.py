@@ -14,7 +14,15 @@ class DependencyProxyError(DockyardError):
 
 
 class InvalidReference(DependencyProxyError):
-    """An image name, tag or digest that breaks the OCI grammar."""
+    """An image name, tag or digest that breaks the OCI grammar.
+
+    `part` says which: "name", "tag", "digest", or "path" for a request path
+    that is no Dependency Proxy route at all.
+    """
+
+    def __init__(self, message: str, part: str = "name") -> None:
+        super().__init__(message)
+        self.part = part
 
 
 class ProxyDisabled(DependencyProxyError):

@@ -60,15 +60,17 @@ def validate_digest(digest: str) -> str:
     if DIGEST_RE.match(digest):
         return digest
     if _ANY_DIGEST_RE.match(digest) and not digest.startswith("sha256:"):
-        raise InvalidReference(f"unsupported digest algorithm in {digest!r}: only sha256")
-    raise InvalidReference(f"invalid digest {digest!r}")
+        raise InvalidReference(
+            f"unsupported digest algorithm in {digest!r}: only sha256", part="digest"
+        )
+    raise InvalidReference(f"invalid digest {digest!r}", part="digest")
 
 
 def validate_manifest_reference(reference: str) -> str:
     if ":" in reference:
         return validate_digest(reference)
     if not TAG_RE.match(reference):
-        raise InvalidReference(f"invalid tag {reference!r}")
+        raise InvalidReference(f"invalid tag {reference!r}", part="tag")
     return reference
 
 
@@ -76,7 +78,7 @@ def parse_repository(repository: str) -> tuple[str, str]:
     """`<group path>/dependency_proxy/containers/<image>` → (group path, image)."""
     group_path, separator, image = repository.partition(PROXY_SEGMENT)
     if not separator or not group_path or not image:
-        raise InvalidReference(f"{repository!r} is not a Dependency Proxy repository")
+        raise InvalidReference(f"{repository!r} is not a Dependency Proxy repository", part="path")
     if full_path_error(group_path):
         raise InvalidReference(f"invalid group path {group_path!r}")
     return group_path, validate_image(image)
@@ -89,7 +91,7 @@ def parse_path(path: str) -> Reference:
         if separator:
             break
     else:
-        raise InvalidReference("not a manifest or blob path")
+        raise InvalidReference("not a manifest or blob path", part="path")
     group_path, image = parse_repository(repository)
     if kind is Kind.MANIFEST:
         reference = validate_manifest_reference(reference)

@@ -36,7 +36,7 @@ def digest_hex(digest: str) -> str:
     """The 64 hex characters of a `sha256:` digest; InvalidReference for anything else."""
     match = _DIGEST.fullmatch(digest) if isinstance(digest, str) else None
     if match is None:
-        raise InvalidReference("invalid blob digest")
+        raise InvalidReference("invalid blob digest", part="digest")
     return match.group(1)
 
 

@@ -240,12 +240,12 @@ class UpstreamClient:
 
     def _manifest_path(self, image: str, reference: str) -> str:
         if not (_TAG.match(reference) or _DIGEST.match(reference)):
-            raise InvalidReference(f"invalid tag or digest: {reference!r}")
+            raise InvalidReference(f"invalid tag or digest: {reference!r}", part="tag")
         return f"/v2/{_checked_name(image)}/manifests/{reference}"
 
     def _blob_path(self, image: str, digest: str) -> str:
         if not _DIGEST.match(digest):
-            raise InvalidReference(f"invalid digest: {digest!r}")
+            raise InvalidReference(f"invalid digest: {digest!r}", part="digest")
         return f"/v2/{_checked_name(image)}/blobs/{digest}"
 
     async def _send(

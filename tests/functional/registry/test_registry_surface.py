@@ -196,6 +196,8 @@ async def test_tampered_or_foreign_tokens_are_refused(
     ("path", "status", "code"),
     [
         ("acme/dependency_proxy/containers/Alpine/manifests/latest", 400, "NAME_INVALID"),
+        # Codes come from which part is wrong, not from words in the message.
+        ("acme/dependency_proxy/containers/digest-tag!/manifests/latest", 400, "NAME_INVALID"),
         ("acme/dependency_proxy/containers/alpine/manifests/bad!tag", 400, "TAG_INVALID"),
         ("acme/dependency_proxy/containers/alpine/manifests/sha256:abc", 400, "DIGEST_INVALID"),
         ("acme/dependency_proxy/containers/alpine/blobs/latest", 400, "DIGEST_INVALID"),
