@@ -134,7 +134,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'dependency_proxy_manifests', 'app': 'models', 'indexes': [Index(fields=['group_id', 'file_name', 'status']), Index(fields=['group_id', 'status', 'read_at', 'id'])], 'pk_attr': 'id'},
+            options={'table': 'dependency_proxy_manifests', 'app': 'models', 'indexes': [Index(fields=['group_id', 'file_name', 'status']), Index(fields=['group_id', 'digest']), Index(fields=['group_id', 'status', 'read_at', 'id'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -81,6 +81,7 @@ class Manifest(Model):
         table = "dependency_proxy_manifests"
         indexes = (
             ("group_id", "file_name", "status"),
+            ("group_id", "digest"),
             ("group_id", "status", "read_at", "id"),
         )
 

@@ -10,7 +10,6 @@ what is cached is served, marked stale.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -149,17 +148,16 @@ async def _by_tag(runtime: Runtime, pull: PullContext, image: str, tag: str) -> 
 async def _by_digest(
     runtime: Runtime, pull: PullContext, image: str, digest: str
 ) -> ManifestResult:
-    row = await _cached(pull.group.id, image, digest)
-    if row is None:
-        # A tag row of this group with the same digest holds the same bytes.
-        row = (
-            await Manifest.filter(
-                group_id=pull.group.id, image_name=image, digest=digest, status=CacheStatus.DEFAULT
-            )
-            .order_by("-id")
-            .first()
+    # Any live row of this image with that digest holds exactly those bytes (a
+    # digest pull's own row, or a tag's): the digest was verified when it was stored.
+    row = (
+        await Manifest.filter(
+            group_id=pull.group.id, image_name=image, digest=digest, status=CacheStatus.DEFAULT
         )
-    if row is not None and hashlib.sha256(row.content).hexdigest() == digest.split(":", 1)[1]:
+        .order_by("-id")
+        .first()
+    )
+    if row is not None:
         await _touch(row, checked=False)
         return _result(row, "HIT")
     fetched = await runtime.upstream.get_manifest(
