@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 from app import metrics
 from app.config import Settings
 from app.dependency_proxy.downloads import BlobDownloads
+from app.dependency_proxy.grants import BlobGrants
 from app.dependency_proxy.statistics import CacheStatistics
 from app.dependency_proxy.storage import LocalBlobStore
 from app.dependency_proxy.upstream import UpstreamClient
@@ -27,27 +26,6 @@ log = logging.getLogger("dockyard.runtime")
 STATISTICS_FLUSH_SECONDS = 5.0
 
 
-class RecentGrants:
-    """(group id, blob digest) pairs the upstream recently let a group read,
-    bounded in size and age: a crowd of one group's clients joining a download
-    is checked once, not once per client."""
-
-    def __init__(self, max_entries: int = 10_000, max_age: float = 600.0) -> None:
-        self._entries: OrderedDict[tuple[int, str], float] = OrderedDict()
-        self._max_entries = max_entries
-        self._max_age = max_age
-
-    def add(self, key: tuple[int, str]) -> None:
-        self._entries[key] = time.monotonic() + self._max_age
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
-
-    def holds(self, key: tuple[int, str]) -> bool:
-        expiry = self._entries.get(key)
-        return expiry is not None and expiry > time.monotonic()
-
-
 @dataclass
 class Runtime:
     settings: Settings
@@ -55,9 +33,11 @@ class Runtime:
     store: LocalBlobStore
     downloads: BlobDownloads
     statistics: CacheStatistics = field(default_factory=CacheStatistics)
-    # Revalidations of one tag in flight, shared by concurrent requests.
+    # Revalidations of one tag in flight, shared by concurrent requests of one
+    # group with the same upstream credentials (see get_manifest).
     manifest_flights: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
-    blob_grants: RecentGrants = field(default_factory=RecentGrants)
+    # Which group may read which shared blob bytes (the rule is in grants.py).
+    blob_grants: BlobGrants = field(default_factory=BlobGrants)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod

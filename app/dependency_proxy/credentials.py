@@ -1,15 +1,19 @@
-"""Upstream credentials at rest: AES-GCM with a key derived from the instance secret."""
+"""Upstream credentials at rest (AES-GCM) and their fingerprint (HMAC-SHA256),
+each with its own key derived from the instance secret."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _CONTEXT = b"dockyard upstream credentials v1"
+_FINGERPRINT_CONTEXT = b"dockyard upstream credential fingerprint v1"
 
 
 def _key(secret_key: str) -> bytes:
@@ -29,3 +33,18 @@ def decrypt(secret_key: str, token: str) -> str | None:
         return AESGCM(_key(secret_key)).decrypt(raw[:12], raw[12:], _CONTEXT).decode()
     except (InvalidTag, ValueError):
         return None
+
+
+@functools.lru_cache(maxsize=8)
+def _fingerprint_key(secret_key: str) -> bytes:
+    return hmac.new(secret_key.encode(), _FINGERPRINT_CONTEXT, hashlib.sha256).digest()
+
+
+def fingerprint(secret_key: str, identity: str, secret: str) -> str:
+    """A keyed hash of identity and secret: equal only for equal credentials, and
+    useless to anyone without the instance secret. Upstream tokens and blob
+    grants are keyed by it, never by the identity alone or by the raw secret."""
+    name = identity.encode()
+    # Length-prefixed, so ("ab", "c") and ("a", "bc") never meet.
+    message = len(name).to_bytes(4, "big") + name + secret.encode()
+    return hmac.digest(_fingerprint_key(secret_key), message, "sha256").hex()

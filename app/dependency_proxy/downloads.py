@@ -32,7 +32,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Protocol
 
 from anyio import to_thread
@@ -74,9 +74,10 @@ OnCommit = Callable[[int], Awaitable[None]]
 class _Download:
     """One download led by this process, shared by its in-process readers."""
 
-    def __init__(self, hex_digest: str, spool: Spool, holdback: int) -> None:
+    def __init__(self, hex_digest: str, spool: Spool, holdback: int, party: Hashable) -> None:
         self.hex_digest = hex_digest
         self.spool = spool
+        self.party = party
         self.size: int | None = None
         self.written = 0
         self.committed = False
@@ -142,12 +143,19 @@ class BlobDownloads:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def open(
-        self, digest: str, start: StartDownload, on_commit: OnCommit | None = None
+        self,
+        digest: str,
+        start: StartDownload,
+        on_commit: OnCommit | None = None,
+        party: Hashable = None,
     ) -> BlobReader:
         """A reader of the blob, once its upstream response is in (or it is stored).
 
         Errors of `start()` (UpstreamError, BlobUnknown, TooLarge...) are raised
-        here, to every caller waiting for the same download. `on_commit` is
+        here, to every caller of the same `party` waiting for the same download
+        (one group with the same credentials: the same answer). A caller of
+        another party tries again with its own `start` instead: one group's
+        refused request must not fail another group's pull. `on_commit` is
         awaited only by the download that commits (the caller that started it,
         even if its client has gone); callers that joined someone else's
         download, or found the blob stored, record their own row.
@@ -157,9 +165,11 @@ class BlobDownloads:
             reader = self._open_committed(digest)
             if reader is not None:
                 return reader
-            download = self._downloads.get(hex_digest) or self._lead(digest, start, on_commit)
+            download = self._downloads.get(hex_digest) or self._lead(
+                digest, start, on_commit, party
+            )
             if download is not None:
-                reader = await self._join(download)
+                reader = await self._join(download, party)
             else:
                 reader = await self._coordinator.follow(hex_digest)
             if reader is not None:
@@ -199,7 +209,7 @@ class BlobDownloads:
         return BlobReader(fd, size, CommittedProgress(size), self._chunk_size)
 
     def _lead(
-        self, digest: str, start: StartDownload, on_commit: OnCommit | None
+        self, digest: str, start: StartDownload, on_commit: OnCommit | None, party: Hashable
     ) -> _Download | None:
         hex_digest = digest_hex(digest)
         spool = self._coordinator.lead(hex_digest)
@@ -210,16 +220,21 @@ class BlobDownloads:
             spool.discard()
             spool.release()
             return None
-        download = _Download(hex_digest, spool, self._chunk_size)
+        download = _Download(hex_digest, spool, self._chunk_size, party)
         self._downloads[hex_digest] = download
         task = asyncio.create_task(self._run(download, start, on_commit))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return download
 
-    async def _join(self, download: _Download) -> BlobReader | None:
-        # Shielded: a caller that goes away must not cancel the shared future.
-        await asyncio.shield(download.ready)
+    async def _join(self, download: _Download, party: Hashable) -> BlobReader | None:
+        try:
+            # Shielded: a caller that goes away must not cancel the shared future.
+            await asyncio.shield(download.ready)
+        except Exception:
+            if download.party != party:
+                return None  # it failed before its first byte: look again, lead ourselves
+            raise
         if download.error is not None:
             raise DownloadFailed("the blob download failed; nothing was cached")
         if download.released:

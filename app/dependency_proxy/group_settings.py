@@ -36,4 +36,8 @@ def upstream_credentials(setting: GroupSetting, secret_key: str) -> UpstreamCred
     secret = credentials.decrypt(secret_key, setting.secret_encrypted)
     if identity is None or secret is None:
         return None
-    return UpstreamCredentials(username=identity, password=secret)
+    return UpstreamCredentials(
+        username=identity,
+        password=secret,
+        fingerprint=credentials.fingerprint(secret_key, identity, secret),
+    )

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -135,6 +136,10 @@ class UpstreamClient:
             # Identity keeps Content-Length equal to the bytes we hash and count.
             headers={"User-Agent": "dockyard", "Accept-Encoding": "identity"},
             event_hooks={"response": [self._observe]},
+            # One client serves every group: a cookie one group's credentials
+            # earned (some mirrors keep a login session in one) must never ride
+            # along on another group's request.
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
         self._tokens = TokenStore(
             self._http, self.request_counts, secure=self.base_url.startswith("https:")
@@ -144,6 +149,10 @@ class UpstreamClient:
     def upstream_name(image: str) -> str:
         """Docker Hub's implicit namespace: ``alpine`` is ``library/alpine``."""
         return image if "/" in image else f"library/{image}"
+
+    def repository(self, image: str) -> str:
+        """The upstream repository of `image`, named with the registry it lives on."""
+        return f"{self.base_url}/{self.upstream_name(image)}"
 
     @property
     def rate_limit(self) -> RateLimit | None:

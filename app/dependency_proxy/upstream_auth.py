@@ -1,8 +1,12 @@
 """The registry token dance (Docker's token auth spec), as an httpx.Auth.
 
 Driven by the upstream's `WWW-Authenticate` challenge, never a hard-coded
-realm; tokens are cached per (realm, service, scope, username) until they
-expire. Split from `upstream.py`, whose client is the only user.
+realm; tokens are cached per (realm, service, scope, credentials fingerprint)
+until they expire. The fingerprint is a keyed hash of identity *and* secret, so
+a token fetched with one secret is never presented for another (a wrong secret
+under a right identity must be refused, not handed the right one's token);
+anonymous tokens, which carry no one's access, are shared. Split from
+`upstream.py`, whose client is the only user.
 """
 
 from __future__ import annotations
@@ -33,9 +37,17 @@ _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 class UpstreamCredentials:
     username: str
     password: str
+    #: Keyed hash of username and password (`credentials.fingerprint`): what
+    #: shared state (tokens, grants) is keyed by.
+    fingerprint: str
 
     def __repr__(self) -> str:  # keeps the secret out of logs and tracebacks
         return f"UpstreamCredentials(username={self.username!r}, password='***')"
+
+
+def fingerprint_of(credentials: UpstreamCredentials | None) -> str:
+    """The key of these credentials in shared state; "" for anonymous access."""
+    return credentials.fingerprint if credentials is not None else ""
 
 
 def basic_header(credentials: UpstreamCredentials) -> str:
@@ -110,11 +122,14 @@ def parse_challenges(response: httpx.Response) -> dict[str, dict[str, str]]:
 
 
 _Origin = tuple[str, str, int | None]
-_TokenKey = tuple[str, str, str, str]  # realm, service, scope, username
+_TokenKey = tuple[str, str, str, str]  # realm, service, scope, credentials fingerprint
 
 
 class TokenStore:
-    """Bearer tokens per (realm, service, scope, username), fetched once per lifetime."""
+    """Bearer tokens per (realm, service, scope, credentials fingerprint), fetched
+    once per lifetime. What is shared between credentials holds no secret: which
+    realm an origin challenges with, and whether it wants Basic (each request
+    then carries its own credentials)."""
 
     def __init__(self, http: httpx.AsyncClient, counts: Counter[str], secure: bool) -> None:
         self._http = http
@@ -203,14 +218,14 @@ class RegistryAuth(httpx.Auth):
         self._store = store
         self._credentials = credentials
         self._scope = scope
-        self._username = credentials.username if credentials else ""
+        self._fingerprint = fingerprint_of(credentials)
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         origin = origin_of(request.url)
         known = self._store.bearer_realms.get(origin)
-        key = (*known, self._scope, self._username) if known else None
+        key = (*known, self._scope, self._fingerprint) if known else None
         if key is not None and (token := self._store.cached(key)):
             request.headers["Authorization"] = f"Bearer {token}"
         elif origin in self._store.basic_origins and self._credentials is not None:
@@ -226,7 +241,7 @@ class RegistryAuth(httpx.Auth):
             if key is not None:
                 self._store.forget(key)  # revoked early, or it never covered this scope
             scope = bearer.get("scope", self._scope)
-            key = (bearer["realm"], bearer.get("service", ""), scope, self._username)
+            key = (bearer["realm"], bearer.get("service", ""), scope, self._fingerprint)
             token = await self._store.obtain(key, self._credentials)
             request.headers["Authorization"] = f"Bearer {token}"
         elif "basic" in challenges and self._credentials is not None:

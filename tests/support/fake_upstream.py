@@ -39,6 +39,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SERVICE = "fake-registry"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -79,6 +80,9 @@ class Faults:
     realm: str | None = None
     #: expires_in of issued tokens; None leaves the field out (clients default to 60 s).
     token_expires_in: int | None = 300
+    #: A Set-Cookie header value sent with every registry response (some mirrors
+    #: keep a login session in a cookie).
+    set_cookie: str | None = None
 
 
 @dataclass(frozen=True)
@@ -240,9 +244,9 @@ class FakeUpstream:
 
     # -- the apps ----------------------------------------------------------------
 
-    def _registry_app(self) -> Starlette:
+    def _registry_app(self) -> ASGIApp:
         methods = ["GET", "HEAD"]
-        return Starlette(
+        app = Starlette(
             routes=[
                 Route("/token", self._token, methods=["GET"]),
                 Route("/v2/", self._ping, methods=methods),
@@ -250,6 +254,17 @@ class FakeUpstream:
                 Route("/v2/{name:path}/blobs/{digest}", self._blob, methods=methods),
             ]
         )
+
+        async def with_cookie(scope: Scope, receive: Receive, send: Send) -> None:
+            async def send_with_cookie(message: Message) -> None:
+                cookie = self.faults.set_cookie
+                if message["type"] == "http.response.start" and cookie:
+                    message["headers"] = [*message["headers"], (b"set-cookie", cookie.encode())]
+                await send(message)
+
+            await app(scope, receive, send_with_cookie)
+
+        return with_cookie
 
     def _cdn_app(self) -> Starlette:
         return Starlette(

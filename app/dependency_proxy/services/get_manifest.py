@@ -20,6 +20,7 @@ from app.dependency_proxy.models import CacheStatus, Manifest
 from app.dependency_proxy.references import image_size, manifest_file_name
 from app.dependency_proxy.services.authorize_pull import PullContext
 from app.dependency_proxy.upstream import FetchedManifest
+from app.dependency_proxy.upstream_auth import fingerprint_of
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -135,7 +136,9 @@ async def _by_tag(runtime: Runtime, pull: PullContext, image: str, tag: str) -> 
     ):
         await _touch(row, checked=False)
         return _result(row, "HIT")
-    key = (pull.group.id, image, tag)
+    # Only requests of this group with the same upstream credentials share an
+    # answer: after a credentials change, the next request asks with the new ones.
+    key = (pull.group.id, fingerprint_of(pull.credentials), image, tag)
     flight = runtime.manifest_flights.get(key)
     if flight is None:
         flight = asyncio.ensure_future(_revalidate(runtime, pull, image, tag, row))

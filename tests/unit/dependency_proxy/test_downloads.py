@@ -16,6 +16,7 @@ from app.dependency_proxy.errors import (
     BlobUnknown,
     DownloadFailed,
     TooLarge,
+    UpstreamDenied,
     UpstreamUnavailable,
 )
 from app.dependency_proxy.storage import LocalBlobStore, create_locked
@@ -273,6 +274,27 @@ async def test_errors_of_start_reach_every_caller(
     assert upstream.calls == 1
     assert all(type(result) is type(error) for result in results)
     assert files_under(store.root) == []
+
+
+async def test_a_refused_start_fails_its_own_party_but_not_another(
+    store: LocalBlobStore, downloads: BlobDownloads
+) -> None:
+    refused = FakeUpstream(UpstreamDenied("the upstream refused access to private/app"))
+    allowed = FakeUpstream(FakeBlob(DATA))
+
+    results = await asyncio.gather(
+        downloads.open(DIGEST, refused.start, party="refused group"),
+        downloads.open(DIGEST, refused.start, party="refused group"),
+        downloads.open(DIGEST, allowed.start, party="allowed group"),
+        return_exceptions=True,
+    )
+
+    # The refused group's clients share its one refusal; the other group, which
+    # joined that download, asks the upstream itself and gets the blob.
+    assert refused.calls == 1 and allowed.calls == 1
+    assert [type(result) for result in results[:2]] == [UpstreamDenied, UpstreamDenied]
+    reader = results[2]
+    assert isinstance(reader, BlobReader) and await read_all(reader) == DATA
 
 
 async def test_in_flight_while_downloading_and_not_after(

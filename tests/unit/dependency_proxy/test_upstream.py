@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from app.dependency_proxy.credentials import fingerprint
 from app.dependency_proxy.errors import (
     BlobUnknown,
     DigestMismatch,
@@ -25,12 +26,19 @@ from app.dependency_proxy.upstream import (
     UpstreamClient,
     UpstreamCredentials,
 )
+from tests.conftest import TEST_SECRET
 from tests.support.fake_upstream import OCI_MANIFEST, FakeUpstream, sha256_digest
 from tests.support.token_server import free_port
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": []}).encode()
-ALICE = UpstreamCredentials("alice", "alice-secret")
+
+
+def credentials(username: str, password: str) -> UpstreamCredentials:
+    return UpstreamCredentials(username, password, fingerprint(TEST_SECRET, username, password))
+
+
+ALICE = credentials("alice", "alice-secret")
 
 
 @pytest.fixture(scope="module")
@@ -146,12 +154,88 @@ async def test_wrong_credentials_are_refused_without_leaking_them(
     upstream: FakeUpstream, client: UpstreamClient
 ) -> None:
     upstream.add_manifest("acme/secret", MANIFEST, tags=["v1"])
-    wrong = UpstreamCredentials("alice", "hunter2-wrong")
+    wrong = credentials("alice", "hunter2-wrong")
 
     with pytest.raises(UpstreamDenied, match="refused the credentials") as caught:
         await client.get_manifest("acme/secret", "v1", wrong, max_size=4096)
     assert "hunter2-wrong" not in str(caught.value)
     assert "hunter2-wrong" not in repr(wrong)
+
+
+def passwords_sent_to_the_realm(upstream: FakeUpstream) -> list[str]:
+    return [
+        base64.b64decode(request.headers["authorization"][6:]).decode().partition(":")[2]
+        if "authorization" in request.headers
+        else ""
+        for request in upstream.received("token")
+    ]
+
+
+async def test_a_wrong_secret_never_gets_the_right_secrets_token(
+    upstream: FakeUpstream, client: UpstreamClient
+) -> None:
+    upstream.add_manifest("acme/secret", MANIFEST, tags=["v1"])
+    wrong = credentials("alice", "hunter2-wrong")
+
+    await client.get_manifest("acme/secret", "v1", ALICE, max_size=4096)
+    for _ in range(2):  # while the right secret's token is cached
+        with pytest.raises(UpstreamDenied, match="refused the credentials"):
+            await client.get_manifest("acme/secret", "v1", wrong, max_size=4096)
+    await client.get_manifest("acme/secret", "v1", ALICE, max_size=4096)
+
+    # Same identity, other secret: its own token request each time, refused;
+    # the right secret's token stayed cached and was never presented for it.
+    assert passwords_sent_to_the_realm(upstream) == [
+        "alice-secret",
+        "hunter2-wrong",
+        "hunter2-wrong",
+    ]
+
+
+async def test_anonymous_and_equal_credentials_share_a_token(
+    upstream: FakeUpstream, client: UpstreamClient
+) -> None:
+    upstream.add_manifest("acme/secret", MANIFEST, tags=["v1"])
+    upstream.add_manifest("library/alpine", MANIFEST, tags=["3.20"])
+    same_as_alice = credentials("alice", "alice-secret")  # another group, the same secret
+
+    await client.get_manifest("alpine", "3.20", None, max_size=4096)
+    await client.get_manifest("alpine", "3.20", None, max_size=4096)
+    await client.get_manifest("acme/secret", "v1", ALICE, max_size=4096)
+    await client.get_manifest("acme/secret", "v1", same_as_alice, max_size=4096)
+
+    assert passwords_sent_to_the_realm(upstream) == ["", "alice-secret"]
+
+
+async def test_a_wrong_secret_is_refused_by_a_basic_registry_after_the_right_one(
+    upstream: FakeUpstream,
+) -> None:
+    upstream.auth = "basic"
+    upstream.add_manifest("acme/app", MANIFEST, tags=["v1"])
+    client = UpstreamClient(upstream.url)
+    try:
+        await client.get_manifest("acme/app", "v1", ALICE, max_size=4096)
+        with pytest.raises(UpstreamDenied):
+            await client.get_manifest(
+                "acme/app", "v1", credentials("alice", "wrong"), max_size=4096
+            )
+    finally:
+        upstream.auth = "bearer"
+        await client.aclose()
+
+
+async def test_a_cookie_the_upstream_sets_never_rides_on_a_later_request(
+    upstream: FakeUpstream, client: UpstreamClient
+) -> None:
+    upstream.add_manifest("acme/secret", MANIFEST, tags=["v1"])
+    upstream.add_manifest("library/alpine", MANIFEST, tags=["3.20"])
+    upstream.faults.set_cookie = "session=alices-login; Path=/"
+
+    await client.get_manifest("acme/secret", "v1", ALICE, max_size=4096)
+    await client.get_manifest("alpine", "3.20", None, max_size=4096)
+
+    assert len(upstream.log) >= 4
+    assert all("cookie" not in request.headers for request in upstream.log)
 
 
 @pytest.mark.parametrize("status", [500, 503])

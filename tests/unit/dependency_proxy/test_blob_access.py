@@ -1,0 +1,151 @@
+"""get_blob and head_blob ask the upstream before any shared bytes reach a group,
+on the paths an end-to-end test cannot time: the blob committed, or its download
+begun, between the service's look and its open."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from app.config import Settings
+from app.dependency_proxy.credentials import fingerprint
+from app.dependency_proxy.downloads import OnCommit, StartDownload
+from app.dependency_proxy.errors import UpstreamDenied
+from app.dependency_proxy.group_settings import setting_for
+from app.dependency_proxy.models import Blob
+from app.dependency_proxy.services.authorize_pull import PullContext
+from app.dependency_proxy.services.get_blob import (
+    StreamingBlob,
+    get_blob,
+    grant_key,
+    head_blob,
+)
+from app.dependency_proxy.spool import BlobReader
+from app.dependency_proxy.upstream import UpstreamCredentials
+from app.groups import services as groups
+from app.runtime import Runtime
+from tests.conftest import TEST_SECRET
+from tests.support.fake_upstream import FakeUpstream
+
+pytestmark = pytest.mark.usefixtures("database")
+
+IMAGE = "private/app"
+LAYER = os.urandom(100_000)
+
+
+@pytest.fixture(scope="module")
+def fake_session() -> Iterator[FakeUpstream]:
+    with FakeUpstream(users={"alice": "alice-secret"}, private={IMAGE}) as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def fake(fake_session: FakeUpstream) -> FakeUpstream:
+    fake_session.reset()
+    return fake_session
+
+
+@pytest.fixture
+async def runtime(database: Settings, fake: FakeUpstream) -> AsyncIterator[Runtime]:
+    runtime = Runtime.build(dataclasses.replace(database, upstream_url=fake.url))
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+async def pull_for(path: str, secret: str | None) -> PullContext:
+    group = await groups.create_group(path)
+    credentials = None
+    if secret is not None:
+        credentials = UpstreamCredentials(
+            "alice", secret, fingerprint(TEST_SECRET, "alice", secret)
+        )
+    return PullContext(group=group, setting=await setting_for(group), credentials=credentials)
+
+
+def committed_just_before_open(runtime: Runtime, content: bytes) -> None:
+    """Another group's download commits the blob between the service's look and its open."""
+    original = runtime.downloads.open
+
+    async def open_after_commit(
+        digest: str, start: StartDownload, on_commit: OnCommit | None = None, party: object = None
+    ) -> BlobReader:
+        async def once() -> AsyncIterator[bytes]:
+            yield content
+
+        await runtime.store.write(digest, once())
+        return await original(digest, start, on_commit, party)
+
+    runtime.downloads.open = open_after_commit  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("secret", [None, "wrong"], ids=["anonymous", "wrong-secret"])
+async def test_bytes_committed_between_look_and_open_are_refused_without_a_grant(
+    runtime: Runtime, fake: FakeUpstream, secret: str | None
+) -> None:
+    digest = fake.add_blob(IMAGE, LAYER)
+    pull = await pull_for("refused", secret)
+    committed_just_before_open(runtime, LAYER)
+
+    with pytest.raises(UpstreamDenied):
+        await get_blob(runtime, pull, IMAGE, digest)
+
+    assert await Blob.filter(group_id=pull.group.id).count() == 0
+    assert not runtime.blob_grants.holds(grant_key(runtime, pull, IMAGE, digest))
+    assert fake.received("blob", "GET") == []  # it never started a download of its own
+
+
+async def test_bytes_committed_between_look_and_open_reach_a_confirmed_group(
+    runtime: Runtime, fake: FakeUpstream
+) -> None:
+    digest = fake.add_blob(IMAGE, LAYER)
+    pull = await pull_for("allowed", "alice-secret")
+    committed_just_before_open(runtime, LAYER)
+
+    blob = await get_blob(runtime, pull, IMAGE, digest)
+
+    assert isinstance(blob, StreamingBlob)
+    assert b"".join([chunk async for chunk in blob.reader]) == LAYER
+    assert [r.method for r in fake.received("blob") if "authorization" in r.headers] == ["HEAD"]
+    assert runtime.blob_grants.holds(grant_key(runtime, pull, IMAGE, digest))
+
+
+async def test_a_refused_download_leaves_no_grant_row_or_spool(
+    runtime: Runtime, fake: FakeUpstream
+) -> None:
+    digest = fake.add_blob(IMAGE, LAYER)
+    pull = await pull_for("refused", None)
+
+    with pytest.raises(UpstreamDenied):
+        await get_blob(runtime, pull, IMAGE, digest)
+    with pytest.raises(UpstreamDenied):
+        await head_blob(runtime, pull, IMAGE, digest)
+
+    assert not runtime.blob_grants.holds(grant_key(runtime, pull, IMAGE, digest))
+    assert await Blob.filter(group_id=pull.group.id).count() == 0
+    assert list(runtime.store.spool_dir.iterdir()) == []
+    assert runtime.store.local_path(digest) is None
+
+
+async def test_a_confirmed_head_lets_the_group_join_without_asking_again(
+    runtime: Runtime, fake: FakeUpstream
+) -> None:
+    digest = fake.add_blob(IMAGE, LAYER)
+    pull = await pull_for("allowed", "alice-secret")
+    other = await pull_for("other", "alice-secret")
+
+    assert (await head_blob(runtime, pull, IMAGE, digest)).size == len(LAYER)
+    committed_just_before_open(runtime, LAYER)
+    blob = await get_blob(runtime, pull, IMAGE, digest)
+    assert isinstance(blob, StreamingBlob)
+    await blob.reader.aclose()
+    # One HEAD (the explicit one) for this group; another group with the very
+    # same credentials is still asked for itself: grants are per group.
+    assert len([r for r in fake.received("blob", "HEAD") if "authorization" in r.headers]) == 1
+    stored = await get_blob(runtime, other, IMAGE, digest)
+    assert stored.size == len(LAYER)
+    assert len([r for r in fake.received("blob", "HEAD") if "authorization" in r.headers]) == 2
