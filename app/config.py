@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-MIB = 1024 * 1024
+KIB = 1024
+MIB = 1024 * KIB
 GIB = 1024 * MIB
 
 SECRET_KEY_FILE = "secret_key"
@@ -51,6 +52,8 @@ class Settings:
     blob_max_bytes: int = 10 * GIB
     cleanup_interval_seconds: int = 300
     metrics_token: str = ""
+    max_header_bytes: int = 64 * KIB  # request line + headers, enforced by the HTTP server
+    max_body_bytes: int = 1 * MIB  # GraphQL, forms and /jwt/auth bodies
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -155,6 +158,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "blob_max_bytes": _parse_positive_int,
     "cleanup_interval_seconds": _parse_positive_int,
     "metrics_token": str,
+    "max_header_bytes": _parse_positive_int,
+    "max_body_bytes": _parse_positive_int,
 }
 
 

@@ -138,6 +138,7 @@ def error_page(
         400: "Bad request",
         403: "Access denied",
         404: "Page not found",
+        413: "Request too large",
         429: "Too many requests",
     }
     return render(

@@ -65,6 +65,10 @@ def serve(host: str | None, port: int | None) -> None:
         workers=settings.workers,
         log_level=settings.log_level,
         access_log=False,  # our own access log leaves out query strings and headers
+        # httptools enforces no limit on a request's head; ours does (app/http_protocol.py),
+        # reading the same setting as h11 does.
+        http="app.http_protocol:HeadLimitedHttpToolsProtocol",
+        h11_max_incomplete_event_size=settings.max_header_bytes,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
     )
