@@ -59,13 +59,21 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    # Log the traceback for operators; the client never sees it.
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    status, code, message = 500, "UNKNOWN", "internal error: the server log has the details"
+    if db.is_busy(exc):
+        # Not a bug: another process held the database's write lock for too long.
+        log.warning("%s on %s %s", db.BUSY_MESSAGE, request.method, request.url.path)
+        status, code, message = 503, "UNAVAILABLE", db.BUSY_MESSAGE
+    else:
+        # Log the traceback for operators; the client never sees it.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    headers = {"Retry-After": "1"} if status == 503 else {}
     if request.url.path.startswith("/v2"):
         from registry.errors import oci_error  # registry clients only show OCI errors
 
-        return oci_error(500, "UNKNOWN", "internal error: the server log has the details")
-    return JSONResponse({"error": "internal server error"}, status_code=500)
+        return oci_error(status, code, message, headers=headers)
+    error = message if status == 503 else "internal server error"
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 async def _body_too_large(request: Request, message: str) -> Response:

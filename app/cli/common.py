@@ -52,7 +52,7 @@ def run(work: Callable[[Settings], Awaitable[T]]) -> T:
     except DockyardError as error:
         raise Failure(error.message) from None
     except BaseORMException as error:
-        raise Failure(f"database: {error} (did you run `dockyard migrate`?)") from None
+        raise Failure(db.describe_error(error)) from None
     except OSError as error:
         raise Failure(f"database: {error.strerror or error}") from None
 
