@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,11 +37,15 @@ def too_large_message(max_bytes: int) -> str:
     )
 
 
-def _declared_length(headers: Headers) -> int | None:
-    try:
-        return int(headers["content-length"])
-    except (KeyError, ValueError):
-        return None
+def _body_headers(scope: Scope) -> tuple[int | None, bool]:
+    """The declared Content-Length (None if absent or invalid) and whether it is chunked."""
+    declared, chunked = None, False
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            declared = int(value) if value.isdigit() else None
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+    return declared, chunked
 
 
 class RequestBodyLimit:
@@ -66,15 +69,20 @@ class RequestBodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        declared = _declared_length(headers)
+        declared, chunked = _body_headers(scope)
+        if not declared and not chunked:  # no body (GET, HEAD, ...): nothing to watch
+            await self.app(scope, receive, send)
+            return
         limited = not scope["path"].startswith(self.unlimited)
         if limited and declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
-        # A request has a body to read unless it says it has none.
-        body_pending = bool(declared) or "chunked" in headers.get("transfer-encoding", "").lower()
+        await self._watch(scope, receive, send, limited=limited)
+
+    async def _watch(self, scope: Scope, receive: Receive, send: Send, *, limited: bool) -> None:
+        """Run the endpoint, counting the body it reads and stopping it past the limit."""
         received = 0
+        body_pending = True
         exceeded = False
         response_started = False
 
@@ -83,7 +91,7 @@ class RequestBodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                body_pending = body_pending and bool(message.get("more_body", False))
+                body_pending = bool(message.get("more_body", False))
                 if limited and received > self.max_bytes:
                     exceeded = True
                     raise BodyTooLarge
