@@ -16,6 +16,8 @@ the connection, so the parser never holds more than the limit plus one read.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any
 
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
@@ -26,8 +28,34 @@ from uvicorn.server import ServerState
 HEADER_LINE_OVERHEAD = len(b": \r\n")
 
 
+class RefusalLog:
+    """At most one warning per `interval` seconds: a flood of oversized heads must not
+    become a flood of log lines."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self.unreported = 0
+        self.reported_at = -interval
+
+    def refused(self, logger: logging.Logger, client: str, limit: int) -> None:
+        self.unreported += 1
+        now = time.monotonic()
+        if now - self.reported_at < self.interval:
+            return
+        logger.warning(
+            "%s sent a request head over %d bytes: answered 431 "
+            "(%d head(s) refused since the last such message)",
+            client,
+            limit,
+            self.unreported,
+        )
+        self.unreported, self.reported_at = 0, now
+
+
 class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol answering 431 to a request head over the limit."""
+
+    refusals = RefusalLog()  # one per worker process
 
     def __init__(
         self,
@@ -87,9 +115,7 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._refused = True
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-        self.logger.warning(
-            "%s sent a request head over %d bytes: answered 431", client, self.max_head_bytes
-        )
+        self.refusals.refused(self.logger, client, self.max_head_bytes)
         message = f"Request header fields too large: the limit is {self.max_head_bytes} bytes."
         content = [STATUS_LINE[431]]
         for name, value in self.server_state.default_headers:

@@ -5,13 +5,14 @@ does the same over real sockets against a live server."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from app.http_protocol import HeadLimitedHttpToolsProtocol
+from app.http_protocol import HeadLimitedHttpToolsProtocol, RefusalLog
 
 LIMIT = 1024
 
@@ -130,3 +131,16 @@ async def test_each_request_on_a_kept_alive_connection_gets_the_whole_limit() ->
         await settle()
     assert app.paths == ["/one", "/two", "/three"]
     assert not transport.closed
+
+
+def test_a_flood_of_refusals_is_one_log_line_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = RefusalLog(interval=3600)
+    logger = logging.getLogger("test.refusals")
+    with caplog.at_level(logging.WARNING, logger="test.refusals"):
+        for _ in range(500):
+            log.refused(logger, "127.0.0.1:40000", LIMIT)
+    [record] = caplog.records
+    assert "127.0.0.1:40000 sent a request head over 1024 bytes: answered 431" in record.message
+    assert log.unreported == 499  # counted for the next message
