@@ -24,6 +24,7 @@ from app.accounts.sessions import principal_from_session
 from app.config import Settings, load_settings, prepare_data_dir
 from app.dependency_proxy.cleanup import run_cleanup_forever
 from app.logging import AccessLogMiddleware
+from app.request_limits import RequestBodyLimit
 from app.runtime import Runtime
 
 log = logging.getLogger("dockyard")
@@ -35,30 +36,58 @@ SESSION_MAX_AGE = 7 * 24 * 3600
 MACHINE_PREFIXES = ("/v2", "/api/", "/jwt/", "/-/", "/metrics")
 
 
+def _wants_page(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def _error_page(request: Request, status: int, message: str) -> Response:
+    """The site's own error page, signed-in header included."""
+    from web.rendering import error_page
+
+    principal = None
+    if "session" in request.scope:
+        principal = await principal_from_session(request.session)
+    return error_page(request, status, message, principal)
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
-    path = request.url.path
-    wants_page = "text/html" in request.headers.get("accept", "")
-    if status == 404 and wants_page and not path.startswith(MACHINE_PREFIXES):
-        # A person with a browser gets the site's own 404 page, signed-in header included.
-        from web.rendering import error_page
-
-        principal = None
-        if "session" in request.scope:
-            principal = await principal_from_session(request.session)
-        return error_page(request, 404, "There is no page at this address.", principal)
+    if status == 404 and _wants_page(request) and not request.url.path.startswith(MACHINE_PREFIXES):
+        return await _error_page(request, 404, "There is no page at this address.")
     message = {404: "not found", 405: "method not allowed"}.get(status, "error")
     return JSONResponse({"error": message}, status_code=status)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    # Log the traceback for operators; the client never sees it.
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    status, code, message = 500, "UNKNOWN", "internal error: the server log has the details"
+    if db.is_busy(exc):
+        # Not a bug: another process held the database's write lock for too long.
+        log.warning("%s on %s %s", db.BUSY_MESSAGE, request.method, request.url.path)
+        status, code, message = 503, "UNAVAILABLE", db.BUSY_MESSAGE
+    else:
+        # Log the traceback for operators; the client never sees it.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    headers = {"Retry-After": "1"} if status == 503 else {}
     if request.url.path.startswith("/v2"):
         from registry.errors import oci_error  # registry clients only show OCI errors
 
-        return oci_error(500, "UNKNOWN", "internal error: the server log has the details")
-    return JSONResponse({"error": "internal server error"}, status_code=500)
+        return oci_error(status, code, message, headers=headers)
+    error = message if status == 503 else "internal server error"
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+async def _body_too_large(request: Request, message: str) -> Response:
+    """A refused request body (app/request_limits.py), in each surface's own form."""
+    path = request.url.path
+    if path.startswith("/api/graphql"):
+        return JSONResponse({"errors": [{"message": message}]}, status_code=413)
+    if path.startswith("/jwt/"):
+        from registry.errors import oci_error
+
+        return oci_error(413, "SIZE_INVALID", message)
+    if _wants_page(request):
+        return await _error_page(request, 413, message)
+    return JSONResponse({"error": message}, status_code=413)
 
 
 def _routes(settings: Settings) -> list[BaseRoute]:
@@ -97,6 +126,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_age=SESSION_MAX_AGE,
                 same_site="lax",
                 https_only=urlsplit(settings.external_url).scheme == "https",
+            ),
+            # Inside the session middleware: the error page shows who is signed in.
+            Middleware(
+                RequestBodyLimit,
+                max_bytes=settings.max_body_bytes,
+                too_large=_body_too_large,
+                unlimited=("/v2",),  # read-only: its routes never read a body
             ),
         ],
         exception_handlers={404: _not_found, 405: _not_found, 500: _server_error},

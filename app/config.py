@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import os
 import secrets
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -20,11 +21,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-MIB = 1024 * 1024
+KIB = 1024
+MIB = 1024 * KIB
 GIB = 1024 * MIB
 
 SECRET_KEY_FILE = "secret_key"
+# Everything in the data folder is the service's alone: cached private layers,
+# the database with token hashes, the secret key.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_UMASK = 0o077
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+log = logging.getLogger("dockyard")
 
 
 class ConfigError(Exception):
@@ -51,11 +60,21 @@ class Settings:
     blob_max_bytes: int = 10 * GIB
     cleanup_interval_seconds: int = 300
     metrics_token: str = ""
+    max_header_bytes: int = 64 * KIB  # request line + headers, enforced by the HTTP server
+    max_body_bytes: int = 1 * MIB  # GraphQL, forms and /jwt/auth bodies
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite:")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None (PostgreSQL, or an in-memory database)."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.removeprefix("sqlite://").split("?", 1)[0]
+        return None if path in ("", ":memory:") else Path(path)
 
     @property
     def registry_host(self) -> str:
@@ -155,6 +174,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "blob_max_bytes": _parse_positive_int,
     "cleanup_interval_seconds": _parse_positive_int,
     "metrics_token": str,
+    "max_header_bytes": _parse_positive_int,
+    "max_body_bytes": _parse_positive_int,
 }
 
 
@@ -228,23 +249,27 @@ def _replace(settings: Settings, **changes: Any) -> Settings:
 
 
 def prepare_data_dir(settings: Settings) -> Settings:
-    """Create the data folder and make sure a secret key exists.
+    """Create the data folder (0700, an existing one tightened) and the secret key.
 
     When no key is configured, one is generated on first start and kept in
     `<data_dir>/secret_key` with mode 0600, so restarts keep sessions and
-    tokens valid.
+    tokens valid. The SQLite file is created 0600 before SQLite opens it:
+    SQLite gives its WAL and shared-memory files the database file's mode.
     """
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     except OSError as error:
         raise ConfigError(
             f"DOCKYARD_DATA_DIR: cannot create {settings.data_dir}: {error.strerror}"
         ) from None
+    _tighten(settings.data_dir)
+    if (database := settings.sqlite_path) is not None:
+        _create_private_file(database)
     if settings.secret_key:
         return settings
     key_file = settings.data_dir / SECRET_KEY_FILE
     try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     except FileExistsError:
         secret = key_file.read_text().strip()
         if len(secret) < 32:
@@ -256,6 +281,31 @@ def prepare_data_dir(settings: Settings) -> Settings:
     with os.fdopen(fd, "w") as handle:
         handle.write(secret + "\n")
     return _replace(settings, secret_key=secret)
+
+
+def _tighten(data_dir: Path) -> None:
+    """Take group and other access away from the data folder and what lies directly in it.
+
+    Not recursive: with the folder at 0700 nobody else can reach what is below
+    it, and a walk over every blob on each start would cost minutes on a big cache.
+    """
+    for path in (data_dir, *data_dir.iterdir()):
+        try:
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode) or not mode & 0o077:
+                continue
+            path.chmod(PRIVATE_DIR_MODE if stat.S_ISDIR(mode) else PRIVATE_FILE_MODE)
+        except OSError as error:  # not ours (a shared volume): say so, do not refuse to start
+            log.warning("cannot restrict the permissions of %s: %s", path, error.strerror)
+
+
+def _create_private_file(path: Path) -> None:
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass
+    except OSError as error:  # SQLite itself reports a database it cannot open
+        log.warning("cannot create %s: %s", path, error.strerror)
 
 
 def configure_logging(settings: Settings) -> None:

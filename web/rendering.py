@@ -121,9 +121,10 @@ def render(
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
+    # font-src data: for the fonts GraphiQL's stylesheet embeds (frontend/vendor/graphiql).
     response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        "default-src 'self'; img-src 'self' data:; font-src 'self' data:; style-src 'self'; "
+        "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
     )
     return response
 
@@ -138,6 +139,7 @@ def error_page(
         400: "Bad request",
         403: "Access denied",
         404: "Page not found",
+        413: "Request too large",
         429: "Too many requests",
     }
     return render(

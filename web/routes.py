@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from web import admin, api_v4, auth, groups, tokens
+from web import admin, api_v4, auth, graphql_explorer, groups, tokens
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 STATIC_PREFIX = "/-/static"
@@ -18,5 +18,6 @@ routes: list[BaseRoute] = [
     *auth.routes,
     *tokens.routes,
     *admin.routes,
+    *graphql_explorer.routes,
     *groups.routes,
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -14,7 +15,7 @@ from tortoise.exceptions import BaseORMException
 
 from app import db
 from app.accounts.models import DeployToken, PersonalAccessToken, User
-from app.config import ConfigError, Settings, load_settings, prepare_data_dir
+from app.config import PRIVATE_UMASK, ConfigError, Settings, load_settings, prepare_data_dir
 from app.errors import DockyardError
 from app.groups.models import Group
 
@@ -51,7 +52,7 @@ def run(work: Callable[[Settings], Awaitable[T]]) -> T:
     except DockyardError as error:
         raise Failure(error.message) from None
     except BaseORMException as error:
-        raise Failure(f"database: {error} (did you run `dockyard migrate`?)") from None
+        raise Failure(db.describe_error(error)) from None
     except OSError as error:
         raise Failure(f"database: {error.strerror or error}") from None
 
@@ -126,3 +127,6 @@ def token_data(token: PersonalAccessToken | DeployToken) -> dict[str, Any]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Dockyard: a group-scoped pull-through cache for container images."""
+    # Before anything touches the data folder: whatever this process creates
+    # there (SQLite's files included, which we do not open ourselves) is 0600.
+    os.umask(PRIVATE_UMASK)

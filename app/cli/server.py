@@ -10,21 +10,26 @@ from tortoise.exceptions import BaseORMException
 
 from app import db
 from app.cli.common import Failure, emit, json_option, main, run, settings_or_fail
-from app.config import configure_logging
+from app.config import Settings, configure_logging
 from app.instance.services import ensure_root_user
 
 # --- serve and migrate ---------------------------------------------------------------
+
+
+def migrate_or_fail(settings: Settings) -> None:
+    try:
+        asyncio.run(db.migrate(settings))
+    except BaseORMException as error:
+        raise Failure(f"migration failed: {db.describe_error(error)}") from None
+    except OSError as error:
+        raise Failure(f"migration failed: {error}") from None
 
 
 @main.command()
 @json_option
 def migrate(as_json: bool) -> None:
     """Apply pending database migrations."""
-    settings = settings_or_fail()
-    try:
-        asyncio.run(db.migrate(settings))
-    except (BaseORMException, OSError) as error:
-        raise Failure(f"migration failed: {error}") from None
+    migrate_or_fail(settings_or_fail())
     emit(as_json, {"migrated": True}, "database is up to date")
 
 
@@ -42,10 +47,7 @@ def serve(host: str | None, port: int | None) -> None:
     settings = settings_or_fail()
     configure_logging(settings)
     if settings.is_sqlite and settings.auto_migrate:
-        try:
-            asyncio.run(db.migrate(settings))
-        except (BaseORMException, OSError) as error:
-            raise Failure(f"migration failed: {error}") from None
+        migrate_or_fail(settings)
     first = run(ensure_root_user)
     click.echo(f"Dockyard is serving {settings.external_url}")
     password_file = settings.data_dir / "initial_root_password"
@@ -65,6 +67,10 @@ def serve(host: str | None, port: int | None) -> None:
         workers=settings.workers,
         log_level=settings.log_level,
         access_log=False,  # our own access log leaves out query strings and headers
+        # httptools enforces no limit on a request's head; ours does (app/http_protocol.py),
+        # reading the same setting as h11 does.
+        http="app.http_protocol:HeadLimitedHttpToolsProtocol",
+        h11_max_incomplete_event_size=settings.max_header_bytes,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
     )

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from anyio import to_thread
 
+from app.config import PRIVATE_FILE_MODE
 from app.dependency_proxy.errors import DownloadFailed
 from app.dependency_proxy.storage import (
     CHUNK_SIZE,
@@ -162,7 +163,7 @@ class _SpoolFile:
         # followers ignore a partial or foreign sidecar.
         inode = os.fstat(self.fd).st_ino
         line = f"{'-' if size is None else size} {inode}\n".encode()
-        fd = os.open(self._meta, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(self._meta, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
         try:
             os.write(fd, line)
         finally:

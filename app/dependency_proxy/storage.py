@@ -15,6 +15,7 @@ None and the HTTP layer streams `open()` instead of using a file response.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -26,6 +27,7 @@ from typing import Protocol
 
 from anyio import to_thread
 
+from app.config import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 from app.dependency_proxy.errors import BlobUnknown, DigestMismatch, InvalidReference
 
 CHUNK_SIZE = 1 << 20
@@ -62,8 +64,8 @@ class LocalBlobStore:
     def __init__(self, root: Path, *, chunk_size: int = CHUNK_SIZE) -> None:
         self.root = root
         self.chunk_size = chunk_size
-        (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        private_dirs(root / "blobs" / "sha256")
+        private_dirs(self.spool_dir)
 
     @property
     def spool_dir(self) -> Path:
@@ -114,7 +116,7 @@ class LocalBlobStore:
     def install(self, source: Path, digest: str) -> Path:
         """Atomically move a verified spool file into place (blocking: call in a thread)."""
         target = self.path_for(digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(target.parent)
         os.replace(source, target)
         # Make the rename itself durable, not just the bytes.
         directory = os.open(target.parent, os.O_RDONLY)
@@ -155,10 +157,19 @@ def write_and_hash(fd: int, data: bytes, hasher: hashlib._Hash) -> None:
     hasher.update(data)
 
 
+def private_dirs(path: Path) -> None:
+    """`mkdir -p` with every new level 0700 (pathlib gives parents the default mode)."""
+    if path.is_dir():
+        return
+    private_dirs(path.parent)
+    with contextlib.suppress(FileExistsError):  # another process made it first
+        path.mkdir(mode=PRIVATE_DIR_MODE)
+
+
 def create_private_locked(directory: Path, stem: str) -> tuple[int, Path]:
     """A new file under a unique name, already holding an exclusive flock."""
     path = directory / f"{stem}.{os.getpid()}.{secrets.token_hex(6)}.new"
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, PRIVATE_FILE_MODE)
     fcntl.flock(fd, fcntl.LOCK_EX)
     return fd, path
 

@@ -1,19 +1,17 @@
-"""HTTP routes of the API surface: /api/graphql, the GraphiQL explorer, GitLab's REST
-cache purge and /metrics (app.asgi mounts `routes`)."""
+"""HTTP routes of the API surface: /api/graphql and /metrics (app.asgi mounts `routes`).
+
+The GraphiQL explorer is a web page (web/graphql_explorer.py)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http.ides import get_graphql_ide_html
 
-from app.accounts.sessions import csrf_token
 from app.gql.auth import InsufficientScope, InvalidToken, api_principal
 from app.gql.context import Context
 from app.gql.schema import schema
@@ -57,33 +55,8 @@ class GraphQLEndpoint:
         await _graphql(scope, receive, send)
 
 
-# Strawberry's GraphiQL page, pointed at /api/graphql and sending our CSRF header,
-# so a signed-in user can explore with their session.
-_EXPLORER_FETCH_URL = 'const fetchURL = window.location.href.split("?")[0];'
-_EXPLORER_CSRF = 'const csrfToken = Cookies.get("csrftoken");'
-_EXPLORER_CSRF_HEADER = 'defaultHeaders["x-csrftoken"] = csrfToken;'
-
-
-def explorer_html(token: str) -> str:
-    html = get_graphql_ide_html("graphiql")
-    for needle in (_EXPLORER_FETCH_URL, _EXPLORER_CSRF, _EXPLORER_CSRF_HEADER):
-        if needle not in html:  # a Strawberry upgrade changed the page: fail loudly in tests
-            raise RuntimeError(f"GraphiQL template changed: {needle!r} not found")
-    return (
-        html.replace(_EXPLORER_FETCH_URL, 'const fetchURL = new URL("/api/graphql", location);')
-        .replace(_EXPLORER_CSRF, f"const csrfToken = {json.dumps(token)};")
-        .replace(_EXPLORER_CSRF_HEADER, 'defaultHeaders["X-CSRF-Token"] = csrfToken;')
-    )
-
-
-async def graphql_explorer(request: Request) -> Response:
-    token = csrf_token(request.session) if "session" in request.scope else ""
-    return HTMLResponse(explorer_html(token), headers={"Cache-Control": "no-store"})
-
-
 routes: list[BaseRoute] = [
     Route("/api/graphql", GraphQLEndpoint(), methods=["GET", "POST"]),
-    Route("/-/graphql-explorer", graphql_explorer, methods=["GET"]),
     # Not GraphQL, but app.asgi mounts only this list of ours; /metrics is core.
     *metrics_routes,
 ]
