@@ -51,6 +51,12 @@ class Settings:
     blob_max_bytes: int = 10 * GIB
     cleanup_interval_seconds: int = 300
     metrics_token: str = ""
+    # Password guessing: failed checks allowed before each further attempt waits
+    # (backoff doubling up to the maximum delay); see docs/security.md.
+    password_throttle_per_account_address: int = 5
+    password_throttle_per_address: int = 30
+    password_throttle_per_account: int = 20
+    password_throttle_max_delay_seconds: int = 900
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -155,6 +161,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "blob_max_bytes": _parse_positive_int,
     "cleanup_interval_seconds": _parse_positive_int,
     "metrics_token": str,
+    "password_throttle_per_account_address": _parse_positive_int,
+    "password_throttle_per_address": _parse_positive_int,
+    "password_throttle_per_account": _parse_positive_int,
+    "password_throttle_max_delay_seconds": _parse_positive_int,
 }
 
 

@@ -14,9 +14,16 @@ from starlette.responses import Response
 from app.accounts.principal import Principal
 from app.accounts.sessions import CSRF_FIELD, csrf_valid, principal_from_session
 from app.errors import InvalidInput, NotFound, PermissionDenied
-from web.rendering import error_page, redirect
+from web.rendering import error_page, flash, redirect
 
 Page = Callable[[Request, Principal], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+PASSWORD_PAGE = "/-/user_settings/password/edit"
+CHANGE_PASSWORD_FIRST = (
+    "Set a new password before you continue: your current one was set for you "
+    "(on the first start, or by an administrator)."
+)
 
 CSRF_MESSAGE = (
     "The form could not be verified (its security token is missing or out of date). "
@@ -43,9 +50,29 @@ async def csrf_refusal(request: Request) -> Response | None:
     return None
 
 
-def signed_in(handler: Page) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a page: require a session, check CSRF on POST, translate domain errors."""
+def client_address(request: Request) -> str:
+    """The client as the app sees it (uvicorn has applied trusted proxies' headers)."""
+    return request.client.host if request.client else "unknown"
 
+
+def user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")
+
+
+def signed_in(handler: Page) -> Endpoint:
+    """Wrap a page: require a session, check CSRF on POST, translate domain errors.
+
+    A user who must change their password is sent to the password page first.
+    """
+    return _guarded(handler, password_gate=True)
+
+
+def signed_in_before_password_change(handler: Page) -> Endpoint:
+    """`signed_in` for the password page itself, open while a change is pending."""
+    return _guarded(handler, password_gate=False)
+
+
+def _guarded(handler: Page, *, password_gate: bool) -> Endpoint:
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         if refusal := await csrf_refusal(request):
@@ -53,6 +80,9 @@ def signed_in(handler: Page) -> Callable[[Request], Awaitable[Response]]:
         principal = await principal_from_session(request.session)
         if principal is None:
             return redirect(sign_in_url(request))
+        if password_gate and principal.user and principal.user.password_change_required:
+            flash(request, CHANGE_PASSWORD_FIRST, "notice")
+            return redirect(PASSWORD_PAGE)
         try:
             return await handler(request, principal)
         except NotFound as error:

@@ -1,7 +1,8 @@
 from argon2 import PasswordHasher
 
-from app.accounts import passwords, services
+from app.accounts import authentication, passwords, services
 from app.accounts.models import User
+from tests.unit.accounts.checks import CHECK
 
 
 def test_hash_is_argon2id_and_verifies() -> None:
@@ -28,7 +29,7 @@ async def test_login_rehashes_a_hash_made_with_old_parameters(database: object) 
     user.password_hash = weak.hash("alice-password")
     await user.save()
 
-    assert await services.authenticate_password("alice", "alice-password") is not None
+    assert await authentication.authenticate_password("alice", "alice-password", CHECK) is not None
 
     reloaded = await User.get(id=user.id)
     assert reloaded.password_hash != user.password_hash
