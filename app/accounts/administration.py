@@ -62,7 +62,8 @@ async def reset_password(
     """Set another user's password; every session of theirs ends. With `require_change`
     (the default) they must choose their own at the next sign-in."""
     user = await _target(principal, username)
-    _not_self(principal, user, "reset the password of (use your password page)")
+    if principal.user is not None and principal.user.id == user.id:
+        raise InvalidInput("change your own password on your password page")
     return await accounts.set_password(user, password, require_change=require_change)
 
 
