@@ -11,7 +11,6 @@ from app.accounts.authentication import PasswordCheck, authenticate_password
 from app.accounts.errors import TooManyAttempts
 from app.accounts.sessions import principal_from_session, sign_in, sign_out
 from web.guards import (
-    CHANGE_PASSWORD_FIRST,
     PASSWORD_PAGE,
     client_address,
     csrf_refusal,
@@ -77,7 +76,6 @@ async def sign_in_submit(request: Request) -> Response:
     await sign_in(request.session, user, client_address(request), user_agent(request))
     await administration.record_sign_in(user)
     if user.password_change_required:
-        flash(request, CHANGE_PASSWORD_FIRST, "notice")
         return redirect(PASSWORD_PAGE)
     return redirect(safe_target(text(form, "redirect_to")))
 

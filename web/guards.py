@@ -14,16 +14,12 @@ from starlette.responses import Response
 from app.accounts.principal import Principal
 from app.accounts.sessions import CSRF_FIELD, csrf_valid, principal_from_session
 from app.errors import InvalidInput, NotFound, PermissionDenied
-from web.rendering import error_page, flash, redirect
+from web.rendering import error_page, redirect
 
 Page = Callable[[Request, Principal], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 PASSWORD_PAGE = "/-/user_settings/password/edit"
-CHANGE_PASSWORD_FIRST = (
-    "Set a new password before you continue: your current one was set for you "
-    "(on the first start, or by an administrator)."
-)
 
 CSRF_MESSAGE = (
     "The form could not be verified (its security token is missing or out of date). "
@@ -81,8 +77,7 @@ def _guarded(handler: Page, *, password_gate: bool) -> Endpoint:
         if principal is None:
             return redirect(sign_in_url(request))
         if password_gate and principal.user and principal.user.password_change_required:
-            flash(request, CHANGE_PASSWORD_FIRST, "notice")
-            return redirect(PASSWORD_PAGE)
+            return redirect(PASSWORD_PAGE)  # the page says why
         try:
             return await handler(request, principal)
         except NotFound as error:
