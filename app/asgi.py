@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from app import db, health
+from app.accounts import housekeeping, user_sessions
 from app.accounts.sessions import principal_from_session
 from app.config import Settings, load_settings, prepare_data_dir
 from app.dependency_proxy.cleanup import run_cleanup_forever
@@ -30,7 +31,8 @@ from app.runtime import Runtime
 log = logging.getLogger("dockyard")
 
 SESSION_COOKIE = "_dockyard_session"
-SESSION_MAX_AGE = 7 * 24 * 3600
+# The cookie lives as long as an idle server-side session (which is what counts).
+SESSION_MAX_AGE = int(user_sessions.IDLE_LIFETIME.total_seconds())
 
 
 MACHINE_PREFIXES = ("/v2", "/api/", "/jwt/", "/-/", "/metrics")
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             await runtime.start()
             runtime.background(run_cleanup_forever(runtime), "cache cleanup")
+            runtime.every(housekeeping.SWEEP_SECONDS, housekeeping.sweep, "accounts sweep")
             yield
         finally:
             await runtime.close()

@@ -62,6 +62,12 @@ class Settings:
     metrics_token: str = ""
     max_header_bytes: int = 64 * KIB  # request line + headers, enforced by the HTTP server
     max_body_bytes: int = 1 * MIB  # GraphQL, forms and /jwt/auth bodies
+    # Password guessing: failed checks allowed before each further attempt waits
+    # (backoff doubling up to the maximum delay); see docs/security.md.
+    password_throttle_per_account_address: int = 5
+    password_throttle_per_address: int = 30
+    password_throttle_per_account: int = 20
+    password_throttle_max_delay_seconds: int = 900
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -176,6 +182,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "metrics_token": str,
     "max_header_bytes": _parse_positive_int,
     "max_body_bytes": _parse_positive_int,
+    "password_throttle_per_account_address": _parse_positive_int,
+    "password_throttle_per_address": _parse_positive_int,
+    "password_throttle_per_account": _parse_positive_int,
+    "password_throttle_max_delay_seconds": _parse_positive_int,
 }
 
 

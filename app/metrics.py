@@ -33,6 +33,12 @@ cache_requests = Counter(
     ["kind", "result"],
     registry=registry,
 )
+auth_throttled = Counter(
+    "dockyard_auth_throttled",
+    "Password checks refused by the guessing throttle, by surface (web, registry, password_change)",
+    ["surface"],
+    registry=registry,
+)
 bytes_served = Counter(
     "dockyard_bytes_served",
     "Bytes sent to clients by source (cache, upstream)",

@@ -8,6 +8,7 @@ import binascii
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app.accounts.errors import TooManyAttempts
 from app.config import Settings
 from app.dependency_proxy.services.grant_registry_access import (
     AuthenticationFailed,
@@ -49,8 +50,16 @@ async def token_endpoint(request: Request) -> Response:
             return oci_error(400, "UNSUPPORTED", "refresh tokens are not supported")
     if service and service != SERVICE:
         return oci_error(404, "NAME_UNKNOWN", f"unknown service {service!r}: use {SERVICE!r}")
+    address = request.client.host if request.client else "unknown"
     try:
-        issued = await grant_registry_access(username, password, scopes, settings)
+        issued = await grant_registry_access(username, password, scopes, settings, address)
+    except TooManyAttempts as error:
+        return oci_error(
+            429,
+            "TOOMANYREQUESTS",
+            error.message,
+            headers={"Retry-After": str(error.retry_after)},
+        )
     except AuthenticationFailed as error:
         return oci_error(401, "UNAUTHORIZED", error.message)
     except PermissionDenied as error:

@@ -138,9 +138,32 @@ async def user_action(request: Request, principal: Principal) -> Response:
     return redirect("/admin#users")
 
 
+@signed_in
+async def reset_password(request: Request, principal: Principal) -> Response:
+    _require_admin(principal)
+    form = await request.form()
+    username, password = text(form, "username"), form.get("password")
+    require_change = checked(form, "require_change")
+    try:
+        await users.reset_password(
+            principal,
+            username,
+            password if isinstance(password, str) else "",
+            require_change=require_change,
+        )
+    except InvalidInput as error:
+        # The password is not kept or shown: the form asks for it again.
+        flash(request, f"Password of {username} not changed: {sentence(error.message)}", "alert")
+        return redirect("/admin#users")
+    then = " They must choose their own at the next sign-in." if require_change else ""
+    flash(request, f"Password of {username} was reset; their sessions were signed out.{then}")
+    return redirect("/admin#users")
+
+
 routes = [
     Route("/admin", show, methods=["GET"]),
     Route("/admin/settings", update_settings, methods=["POST"]),
     Route("/admin/users", create_user, methods=["POST"]),
     Route("/admin/users/action", user_action, methods=["POST"]),
+    Route("/admin/users/password", reset_password, methods=["POST"]),
 ]

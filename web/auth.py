@@ -6,11 +6,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.accounts import administration, services
+from app.accounts import administration
+from app.accounts.authentication import PasswordCheck, authenticate_password
+from app.accounts.errors import TooManyAttempts
 from app.accounts.sessions import principal_from_session, sign_in, sign_out
-from web.guards import csrf_refusal, text
-from web.rendering import flash, redirect, render
-from web.throttle import SignInThrottle
+from web.guards import (
+    PASSWORD_PAGE,
+    client_address,
+    csrf_refusal,
+    text,
+    user_agent,
+)
+from web.rendering import flash, redirect, render, sentence
 
 BAD_LOGIN = "Invalid login or password."
 
@@ -22,26 +29,20 @@ def safe_target(value: str | None) -> str:
     return value
 
 
-def throttle_of(request: Request) -> SignInThrottle:
-    state = request.app.state
-    if not hasattr(state, "sign_in_throttle"):
-        state.sign_in_throttle = SignInThrottle()
-    throttle: SignInThrottle = state.sign_in_throttle
-    return throttle
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 async def sign_in_page(request: Request) -> Response:
     if await principal_from_session(request.session) is not None:
         return redirect(safe_target(request.query_params.get("redirect_to")))
     return _form(request, login="", error=None)
 
 
-def _form(request: Request, login: str, error: str | None, status_code: int = 200) -> Response:
-    return render(
+def _form(
+    request: Request,
+    login: str,
+    error: str | None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    response = render(
         request,
         "sign_in.html",
         {
@@ -51,6 +52,8 @@ def _form(request: Request, login: str, error: str | None, status_code: int = 20
         },
         status_code=status_code,
     )
+    response.headers.update(headers or {})
+    return response
 
 
 async def sign_in_submit(request: Request) -> Response:
@@ -59,20 +62,21 @@ async def sign_in_submit(request: Request) -> Response:
     form = await request.form()
     login, password = text(form, "login"), form.get("password")
     password = password if isinstance(password, str) else ""
-    throttle, address = throttle_of(request), client_address(request)
-    if wait := throttle.retry_after(login, address):
-        minutes = max(1, round(wait / 60))
-        message = f"Too many failed sign-in attempts. Try again in {minutes} minute(s)."
-        return _form(request, login, message, status_code=429)
     if not login or not password:
         return _form(request, login, "Enter your username or email and your password.", 400)
-    user = await services.authenticate_password(login, password)
+    settings = request.app.state.settings
+    check = PasswordCheck.of(settings, client_address(request), "web")
+    try:
+        user = await authenticate_password(login, password, check)
+    except TooManyAttempts as error:
+        retry = {"Retry-After": str(error.retry_after)}
+        return _form(request, login, sentence(error.message), 429, retry)
     if user is None:
-        throttle.record_failure(login, address)
         return _form(request, login, BAD_LOGIN, status_code=401)
-    throttle.record_success(login)
-    sign_in(request.session, user)
+    await sign_in(request.session, user, client_address(request), user_agent(request))
     await administration.record_sign_in(user)
+    if user.password_change_required:
+        return redirect(PASSWORD_PAGE)
     return redirect(safe_target(text(form, "redirect_to")))
 
 
@@ -80,7 +84,7 @@ async def sign_out_submit(request: Request) -> Response:
     if refusal := await csrf_refusal(request):
         return refusal
     signed_in = await principal_from_session(request.session) is not None
-    sign_out(request.session)
+    await sign_out(request.session)
     if not signed_in:
         return redirect("/users/sign_in")
     flash(request, "Signed out.", "notice")

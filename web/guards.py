@@ -17,6 +17,9 @@ from app.errors import InvalidInput, NotFound, PermissionDenied
 from web.rendering import error_page, redirect
 
 Page = Callable[[Request, Principal], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+PASSWORD_PAGE = "/-/user_settings/password/edit"
 
 CSRF_MESSAGE = (
     "The form could not be verified (its security token is missing or out of date). "
@@ -43,9 +46,29 @@ async def csrf_refusal(request: Request) -> Response | None:
     return None
 
 
-def signed_in(handler: Page) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a page: require a session, check CSRF on POST, translate domain errors."""
+def client_address(request: Request) -> str:
+    """The client as the app sees it (uvicorn has applied trusted proxies' headers)."""
+    return request.client.host if request.client else "unknown"
 
+
+def user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")
+
+
+def signed_in(handler: Page) -> Endpoint:
+    """Wrap a page: require a session, check CSRF on POST, translate domain errors.
+
+    A user who must change their password is sent to the password page first.
+    """
+    return _guarded(handler, password_gate=True)
+
+
+def signed_in_before_password_change(handler: Page) -> Endpoint:
+    """`signed_in` for the password page itself, open while a change is pending."""
+    return _guarded(handler, password_gate=False)
+
+
+def _guarded(handler: Page, *, password_gate: bool) -> Endpoint:
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         if refusal := await csrf_refusal(request):
@@ -53,6 +76,8 @@ def signed_in(handler: Page) -> Callable[[Request], Awaitable[Response]]:
         principal = await principal_from_session(request.session)
         if principal is None:
             return redirect(sign_in_url(request))
+        if password_gate and principal.user and principal.user.password_change_required:
+            return redirect(PASSWORD_PAGE)  # the page says why
         try:
             return await handler(request, principal)
         except NotFound as error:

@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from web import admin, api_v4, auth, graphql_explorer, groups, tokens
+from web import active_sessions, admin, api_v4, auth, graphql_explorer, groups, passwords, tokens
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 STATIC_PREFIX = "/-/static"
@@ -17,6 +17,8 @@ routes: list[BaseRoute] = [
     *api_v4.routes,  # GitLab's REST cache purge (owned by the GraphQL engineer)
     *auth.routes,
     *tokens.routes,
+    *passwords.routes,
+    *active_sessions.routes,
     *admin.routes,
     *graphql_explorer.routes,
     *groups.routes,

@@ -56,6 +56,17 @@ async def set_admin(principal: Principal, username: str, is_admin: bool) -> User
     return await accounts.set_admin(user, is_admin)
 
 
+async def reset_password(
+    principal: Principal, username: str, password: str, *, require_change: bool = True
+) -> User:
+    """Set another user's password; every session of theirs ends. With `require_change`
+    (the default) they must choose their own at the next sign-in."""
+    user = await _target(principal, username)
+    if principal.user is not None and principal.user.id == user.id:
+        raise InvalidInput("change your own password on your password page")
+    return await accounts.set_password(user, password, require_change=require_change)
+
+
 async def record_sign_in(user: User) -> None:
     user.last_sign_in_at = clock.now()
     await user.save(update_fields=["last_sign_in_at"])

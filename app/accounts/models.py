@@ -1,4 +1,4 @@
-"""Users and the tokens that stand for them."""
+"""Users, the tokens that stand for them, their web sessions, and password-guess counters."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ class User(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     last_sign_in_at = fields.DatetimeField(null=True)
+    # Set for root's first start and by an admin's reset: web pages send the
+    # user to the password page until they choose a password of their own.
+    password_change_required = fields.BooleanField(default=False)
 
     class Meta:
         table = "users"
@@ -77,3 +80,50 @@ class DeployToken(Model):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split(",")) if self.scopes else frozenset()
+
+
+class UserSession(Model):
+    """A signed-in browser, referenced by the random id in its session cookie.
+
+    Only the id's sha256 is stored, so a copy of the database lets nobody sign
+    in; ending the row ends the session wherever the cookie was copied to."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="sessions", on_delete=fields.CASCADE
+    )
+    session_digest = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    # Written at most once a minute, so a busy page costs no write per request.
+    last_activity_at = fields.DatetimeField()
+    ip_address = fields.CharField(max_length=64, default="")
+    user_agent = fields.CharField(max_length=255, default="")
+    ended_at = fields.DatetimeField(null=True)
+    end_reason = fields.CharField(max_length=32, default="")
+
+    class Meta:
+        table = "user_sessions"
+        indexes = (("user_id", "ended_at"),)
+
+
+class PasswordThrottle(Model):
+    """A counter of failed password checks, or an address known good for an account.
+
+    Keyed by an HMAC of what it counts: (account, address), address, account,
+    or (account, known address); see app/accounts/throttle.py."""
+
+    id = fields.IntField(primary_key=True)
+    key_digest = fields.CharField(max_length=64, unique=True)
+    failures = fields.IntField(default=0)
+    last_failure_at = fields.DatetimeField(null=True)
+    # No password is checked for this key before then (the backoff).
+    next_attempt_at = fields.DatetimeField(null=True)
+    # For known-address rows: the last successful check for that account from there.
+    last_success_at = fields.DatetimeField(null=True)
+    # The sweep deletes rows past this moment; counts are forgotten with them.
+    expires_at = fields.DatetimeField(db_index=True)
+    # Compare-and-set guard: concurrent checks in any process count exactly.
+    version = fields.IntField(default=0)
+
+    class Meta:
+        table = "password_throttles"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.accounts.models import DeployToken, PersonalAccessToken, User
+from app.accounts.models import DeployToken, PersonalAccessToken, User, UserSession
 
 ALL_SCOPES = frozenset({"api", "read_api", "read_registry", "write_registry"})
 DEPLOY_TOKEN_SCOPES = frozenset({"read_registry", "write_registry"})
@@ -17,12 +17,14 @@ class Principal:
 
     `scopes` is None for a password or web session (full rights of the user);
     for a personal access token or deploy token it is the token's scopes.
+    `session` is the web session the request came through, if any.
     """
 
     user: User | None = None
     scopes: frozenset[str] | None = None
     personal_access_token: PersonalAccessToken | None = None
     deploy_token: DeployToken | None = None
+    session: UserSession | None = None
 
     @property
     def is_admin(self) -> bool:

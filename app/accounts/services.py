@@ -1,7 +1,8 @@
-"""Users, personal access tokens and deploy tokens: create, change, authenticate.
+"""Users, personal access tokens and deploy tokens: create, change, authenticate tokens.
 
 Every authentication helper fails closed: blocked users, expired or revoked
-tokens, and unknown names all give None, in about the same time.
+tokens, and unknown names all give None, in about the same time. Passwords are
+checked in `authentication` (behind the throttle).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import date, timedelta
 from tortoise.exceptions import IntegrityError
 
 from app import clock
-from app.accounts import passwords
+from app.accounts import passwords, user_sessions
 from app.accounts.models import DeployToken, PersonalAccessToken, User, UserState
 from app.accounts.principal import ALL_SCOPES, DEPLOY_TOKEN_SCOPES, Principal
 from app.accounts.secrets import (
@@ -75,14 +76,20 @@ def token_is_live(token: PersonalAccessToken | DeployToken) -> bool:
 
 
 async def create_user(
-    username: str, email: str, password: str, *, name: str = "", is_admin: bool = False
+    username: str,
+    email: str,
+    password: str,
+    *,
+    name: str = "",
+    is_admin: bool = False,
+    password_change_required: bool = False,
 ) -> User:
     if error := username_error(username):
         raise InvalidInput(error)
     email = email.strip()
     if "@" not in email or email.startswith("@") or email.endswith("@") or " " in email:
         raise InvalidInput(f"email {email!r} is not a valid address")
-    if error := passwords.validate_password(password):
+    if error := passwords.validate_password(password, username=username, email=email):
         raise InvalidInput(error)
     if await User.filter(username_key=username.lower()).exists():
         raise AlreadyExists(f"username {username!r} is already taken")
@@ -96,6 +103,7 @@ async def create_user(
             name=name or username,
             password_hash=passwords.hash_password(password),
             is_admin=is_admin,
+            password_change_required=password_change_required,
         )
     except IntegrityError:
         raise AlreadyExists(f"username {username!r} or email is already taken") from None
@@ -116,9 +124,19 @@ async def list_users() -> list[User]:
     return await User.all().order_by("username_key")
 
 
+async def find_user_by_login(login: str) -> User | None:
+    """The user a sign-in form's login names: an email (with an @) or a username."""
+    login = login.strip().lower()
+    user = await User.get_or_none(email=login) if "@" in login else None
+    return user or await User.get_or_none(username_key=login)
+
+
 async def set_state(user: User, state: UserState) -> User:
     user.state = state
     await user.save(update_fields=["state", "updated_at"])
+    if state == UserState.BLOCKED:
+        # Unblocking must not bring old sessions back: they end now.
+        await user_sessions.end_all(user, user_sessions.EndReason.BLOCKED)
     return user
 
 
@@ -128,31 +146,18 @@ async def set_admin(user: User, is_admin: bool) -> User:
     return user
 
 
-async def set_password(user: User, password: str) -> User:
-    if error := passwords.validate_password(password):
+async def set_password(user: User, password: str, *, require_change: bool = False) -> User:
+    """Set a new password and end every session of the user (a copied cookie dies too).
+
+    `require_change`: the user must choose their own at the next sign-in (an
+    administrator's reset); otherwise a pending requirement is cleared.
+    """
+    if error := passwords.validate_password(password, username=user.username, email=user.email):
         raise InvalidInput(error)
     user.password_hash = passwords.hash_password(password)
-    await user.save(update_fields=["password_hash", "updated_at"])
-    return user
-
-
-async def authenticate_password(login: str, password: str) -> User | None:
-    """The active user with this username (or email) and password, or None.
-
-    Rehashes the password when the argon2 parameters have changed.
-    """
-    login = login.strip().lower()
-    user = await User.get_or_none(email=login) if "@" in login else None
-    if user is None:
-        user = await User.get_or_none(username_key=login)
-    if user is None:
-        passwords.burn_time(password)
-        return None
-    if not passwords.verify_password(user.password_hash, password) or not user.is_active:
-        return None
-    if passwords.needs_rehash(user.password_hash):
-        user.password_hash = passwords.hash_password(password)
-        await user.save(update_fields=["password_hash"])
+    user.password_change_required = require_change
+    await user.save(update_fields=["password_hash", "password_change_required", "updated_at"])
+    await user_sessions.end_all(user, user_sessions.EndReason.PASSWORD_CHANGED)
     return user
 
 
@@ -274,17 +279,7 @@ async def authenticate_deploy_token(username: str, secret: str) -> Principal | N
     return Principal(scopes=token.scope_set, deploy_token=token)
 
 
-# --- any credential ----------------------------------------------------------------
-
-
-async def authenticate(username: str, secret: str) -> Principal | None:
-    """What `docker login` sends: a deploy token, a personal access token or a password."""
-    if secret.startswith(DEPLOY_TOKEN_PREFIX):
-        return await authenticate_deploy_token(username, secret)
-    if secret.startswith(PERSONAL_ACCESS_TOKEN_PREFIX):
-        return await authenticate_personal_access_token(secret, username=username)
-    user = await authenticate_password(username, secret)
-    return Principal(user=user) if user is not None else None
+# --- principals behind registry JWTs -------------------------------------------------
 
 
 async def load_principal(kind: str, ident: int) -> Principal | None:

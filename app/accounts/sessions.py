@@ -2,7 +2,10 @@
 
 Starlette's SessionMiddleware (installed in app.asgi) signs the cookie with
 the instance secret; these helpers are the only code that reads or writes
-its keys, so the web pages and GraphQL (session + CSRF) agree.
+its keys, so the web pages and GraphQL (session + CSRF) agree. The cookie
+holds a random session id; the record in `user_sessions` decides on every
+request whether it still stands for someone (sign-out, a password change or
+a block ends it server-side, so a copied cookie stops working at once).
 """
 
 from __future__ import annotations
@@ -12,35 +15,48 @@ import secrets
 from collections.abc import MutableMapping
 from typing import Any
 
-from app.accounts.models import User
+from app.accounts import user_sessions
+from app.accounts.models import User, UserSession
 from app.accounts.principal import Principal
 
-USER_KEY = "user_id"
+SESSION_KEY = "session_id"
 CSRF_KEY = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "authenticity_token"
 
 
-def sign_in(session: MutableMapping[str, Any], user: User) -> None:
-    session.clear()  # a new session on every sign-in (no fixation)
-    session[USER_KEY] = user.id
+async def sign_in(
+    session: MutableMapping[str, Any], user: User, address: str, user_agent: str
+) -> UserSession:
+    """Start a new server-side session for this browser (never reuse one: no fixation)."""
+    if isinstance(previous := session.get(SESSION_KEY), str):
+        await user_sessions.end(previous, user_sessions.EndReason.SIGNED_OUT)
+    session.clear()
+    started = await user_sessions.start(user, address, user_agent)
+    session[SESSION_KEY] = started.secret
     session[CSRF_KEY] = secrets.token_urlsafe(32)
+    return started.record
 
 
-def sign_out(session: MutableMapping[str, Any]) -> None:
+async def sign_out(session: MutableMapping[str, Any]) -> None:
+    if isinstance(secret := session.get(SESSION_KEY), str):
+        await user_sessions.end(secret, user_sessions.EndReason.SIGNED_OUT)
     session.clear()
 
 
 async def principal_from_session(session: MutableMapping[str, Any]) -> Principal | None:
-    """The signed-in user, looked up again (a blocked user is signed out at once)."""
-    user_id = session.get(USER_KEY)
-    if not isinstance(user_id, int):
+    """The signed-in user, looked up again with the session record (one indexed query):
+    an ended session, a blocked user or an old cookie signs the browser out at once."""
+    secret = session.get(SESSION_KEY)
+    if not isinstance(secret, str):
+        if session.get("user_id") is not None:
+            session.clear()  # a cookie from before server-side sessions: sign in again
         return None
-    user = await User.get_or_none(id=user_id)
-    if user is None or not user.is_active:
+    record = await user_sessions.find_live(secret)
+    if record is None or not record.user.is_active:
         session.clear()
         return None
-    return Principal(user=user)
+    return Principal(user=record.user, session=record)
 
 
 def csrf_token(session: MutableMapping[str, Any]) -> str:

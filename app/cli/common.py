@@ -96,6 +96,7 @@ def user_data(user: User) -> dict[str, Any]:
         "name": user.name,
         "admin": user.is_admin,
         "state": str(user.state),
+        "password_change_required": user.password_change_required,
         "created_at": user.created_at,
     }
 

@@ -76,7 +76,7 @@ def _set_state(username: str, state: UserState, as_json: bool) -> None:
 @click.argument("username")
 @json_option
 def user_block(username: str, as_json: bool) -> None:
-    """Block a user: every password and token of theirs stops working at once."""
+    """Block a user: every password, token and session of theirs stops working at once."""
     _set_state(username, UserState.BLOCKED, as_json)
 
 
@@ -92,11 +92,14 @@ def user_unblock(username: str, as_json: bool) -> None:
 @click.argument("username")
 @click.option("--password")
 @click.option("--password-stdin", is_flag=True)
+@click.option(
+    "--require-change", is_flag=True, help="The user must choose a new one at the next sign-in."
+)
 @json_option
 def user_set_password(
-    username: str, password: str | None, password_stdin: bool, as_json: bool
+    username: str, password: str | None, password_stdin: bool, require_change: bool, as_json: bool
 ) -> None:
-    """Set a user's password."""
+    """Set a user's password; every web session of theirs ends."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     if not password:
@@ -104,7 +107,12 @@ def user_set_password(
     secret = password
 
     async def work(settings: Settings) -> User:
-        return await accounts.set_password(await accounts.get_user(username), secret)
+        user = await accounts.get_user(username)
+        return await accounts.set_password(user, secret, require_change=require_change)
 
     changed = run(work)
-    emit(as_json, user_data(changed), f"password of {changed.username} changed")
+    emit(
+        as_json,
+        user_data(changed),
+        f"password of {changed.username} changed; their web sessions were signed out",
+    )

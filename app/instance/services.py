@@ -75,8 +75,14 @@ async def ensure_root_user(settings: Settings) -> FirstStart | None:
     if await User.exists():
         return None
     password = secrets.token_urlsafe(18)
+    # Like GitLab's expired password: the first sign-in leads to the password page.
     root = await accounts.create_user(
-        "root", "root@localhost.invalid", password, name="Administrator", is_admin=True
+        "root",
+        "root@localhost.invalid",
+        password,
+        name="Administrator",
+        is_admin=True,
+        password_change_required=True,
     )
     password_file = settings.data_dir / INITIAL_ROOT_PASSWORD_FILE
     fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from app.accounts import registry_tokens
-from app.accounts import services as accounts
+from app.accounts.authentication import PasswordCheck, authenticate
 from app.accounts.principal import Principal
 from app.accounts.registry_tokens import GrantedAccess, IssuedToken
 from app.config import Settings
@@ -56,16 +56,22 @@ async def _granted(principal: Principal, scope: RequestedScope) -> GrantedAccess
 
 
 async def grant_registry_access(
-    username: str | None, secret: str | None, scopes: list[str], settings: Settings
+    username: str | None,
+    secret: str | None,
+    scopes: list[str],
+    settings: Settings,
+    client_address: str,
 ) -> IssuedToken:
     """Authenticate and mint a JWT granting the subset of `scopes` that is allowed.
 
     Raises AuthenticationFailed for missing or bad credentials, PermissionDenied
-    for valid credentials that may not use the Dependency Proxy at all.
+    for valid credentials that may not use the Dependency Proxy at all, and
+    TooManyAttempts while password guessing from there is held back.
     """
     if not username or not secret:
         raise AuthenticationFailed("authentication required: use docker login")
-    principal = await accounts.authenticate(username, secret)
+    check = PasswordCheck.of(settings, client_address, "registry")
+    principal = await authenticate(username, secret, check)
     if principal is None:
         raise AuthenticationFailed(
             "HTTP Basic: Access denied. The username, password or token is incorrect, "

@@ -15,6 +15,7 @@ from graphql import build_schema, parse, validate
 from itsdangerous import TimestampSigner
 
 from app.accounts import services as accounts
+from app.accounts import user_sessions
 from app.asgi import SESSION_COOKIE
 from app.gql.schema import sdl
 from tests.conftest import TEST_SECRET
@@ -90,8 +91,10 @@ def session_cookie(data: dict[str, Any]) -> str:
 
 async def test_web_session_needs_the_csrf_token_for_posts(world: World) -> None:
     olga = await accounts.get_user("olga")
+    started = await user_sessions.start(olga, "127.0.0.1", "test")
     world.client.cookies.set(
-        SESSION_COOKIE, session_cookie({"user_id": olga.id, "csrf_token": "right-token"})
+        SESSION_COOKIE,
+        session_cookie({"session_id": started.secret, "csrf_token": "right-token"}),
     )
     query = {"query": "{ currentUser { username } }"}
     without = await world.client.post("/api/graphql", json=query)

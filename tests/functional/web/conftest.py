@@ -50,13 +50,16 @@ class Browser:
 @pytest.fixture
 async def make_browser(
     app: Starlette, client: httpx.AsyncClient
-) -> AsyncIterator[Callable[[], Awaitable[Browser]]]:
-    """New independent browsers (separate cookie jars) on the same running app."""
+) -> AsyncIterator[Callable[..., Awaitable[Browser]]]:
+    """New independent browsers (separate cookie jars) on the same running app,
+    each from its own client address (127.0.0.1 unless told)."""
     opened: list[httpx.AsyncClient] = []
 
-    async def make() -> Browser:
+    async def make(address: str = "127.0.0.1", user_agent: str = "pytest-browser") -> Browser:
         http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://dockyard.test"
+            transport=httpx.ASGITransport(app=app, client=(address, 50000)),
+            base_url="http://dockyard.test",
+            headers={"User-Agent": user_agent},
         )
         opened.append(http)
         return Browser(http)
@@ -93,7 +96,7 @@ async def group(owner: User, guest: User) -> Group:
 
 
 @pytest.fixture
-async def as_owner(make_browser: Callable[[], Awaitable[Browser]], owner: User) -> Browser:
+async def as_owner(make_browser: Callable[..., Awaitable[Browser]], owner: User) -> Browser:
     browser = await make_browser()
     response = await browser.sign_in("olivia")
     assert response.status_code == 303
@@ -101,8 +104,11 @@ async def as_owner(make_browser: Callable[[], Awaitable[Browser]], owner: User) 
 
 
 @pytest.fixture
-async def as_guest(make_browser: Callable[[], Awaitable[Browser]], guest: User) -> Browser:
+async def as_guest(make_browser: Callable[..., Awaitable[Browser]], guest: User) -> Browser:
     browser = await make_browser()
     response = await browser.sign_in("gus")
     assert response.status_code == 303
     return browser
+
+
+MakeBrowser = Callable[..., Awaitable[Browser]]

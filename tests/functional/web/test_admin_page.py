@@ -103,3 +103,66 @@ async def test_admin_cannot_block_themselves(as_admin: Browser) -> None:
     page = await as_admin.get("/admin")
     assert "You cannot block yourself." in page.text
     assert (await User.get(username="ada")).state == UserState.ACTIVE
+
+
+async def test_admin_resets_a_password_which_ends_the_users_sessions(
+    as_admin: Browser, as_owner: Browser, owner: User
+) -> None:
+    admin_page = await as_admin.get("/admin")
+    assert 'action="/admin/users/password"' in admin_page.text
+    response = await as_admin.post(
+        "/admin/users/password",
+        {"username": "olivia", "password": "temporary passphrase", "require_change": "1"},
+        page="/admin",
+    )
+    assert response.status_code == 303
+    page = await as_admin.get("/admin")
+    assert "Password of olivia was reset; their sessions were signed out." in page.text
+    assert "temporary passphrase" not in page.text
+    assert "password change pending" in page.text
+    assert (await as_owner.get("/")).status_code == 303  # olivia's browser is signed out
+
+    # At the next sign-in olivia is sent to the password page, and kept there.
+    response = await as_owner.sign_in("olivia", "temporary passphrase")
+    assert response.headers["location"] == "/-/user_settings/password/edit"
+    response = await as_owner.get("/groups/acme/-/dependency_proxy")
+    assert response.headers["location"] == "/-/user_settings/password/edit"
+    form = {
+        "current_password": "temporary passphrase",
+        "new_password": "olivia's own passphrase",
+        "password_confirmation": "olivia's own passphrase",
+    }
+    response = await as_owner.post("/-/user_settings/password/edit", form)
+    assert response.headers["location"] == "/"
+    assert (await as_owner.get("/")).status_code == 200
+    assert not (await User.get(id=owner.id)).password_change_required
+
+
+async def test_a_reset_without_the_requirement_and_a_weak_one(
+    as_admin: Browser, as_owner: Browser, owner: User
+) -> None:
+    await as_admin.post(
+        "/admin/users/password", {"username": "olivia", "password": "password1"}, page="/admin"
+    )
+    page = await as_admin.get("/admin")
+    assert "Password of olivia not changed: Password is one of the most common" in page.text
+    assert (await as_owner.get("/")).status_code == 200  # nothing happened to olivia
+
+    await as_admin.post(
+        "/admin/users/password",
+        {"username": "olivia", "password": "set by the admin"},
+        page="/admin",
+    )
+    assert not (await User.get(id=owner.id)).password_change_required
+    response = await as_owner.sign_in("olivia", "set by the admin")
+    assert response.headers["location"] == "/"
+
+
+async def test_admins_reset_their_own_password_on_the_password_page(as_admin: Browser) -> None:
+    await as_admin.post(
+        "/admin/users/password", {"username": "ada", "password": "whatever works"}, page="/admin"
+    )
+    page = await as_admin.get("/admin")
+    assert "Password of ada not changed: Change your own password on your password page." in (
+        page.text
+    )

@@ -21,9 +21,13 @@ FORMS = [
     "/groups/acme/-/group_members/deploy_tokens/revoke",
     "/-/user_settings/personal_access_tokens",
     "/-/user_settings/personal_access_tokens/revoke",
+    "/-/user_settings/password/edit",
+    "/-/user_settings/active_sessions/revoke",
+    "/-/user_settings/active_sessions/revoke_others",
     "/admin/settings",
     "/admin/users",
     "/admin/users/action",
+    "/admin/users/password",
 ]
 
 

@@ -3,23 +3,26 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from app import clock
-from app.accounts import services
+from app.accounts import authentication, services
 from app.accounts.models import PersonalAccessToken, UserState
 from app.accounts.secrets import secret_digest
 from app.errors import AlreadyExists, InvalidInput
 from app.groups import services as groups
+from tests.unit.accounts.checks import CHECK
 
 pytestmark = pytest.mark.usefixtures("database")
 
 
 async def test_password_login_by_username_or_email_any_case() -> None:
     user = await services.create_user("Alice", "Alice@Example.com", "alice-password")
-    assert (await services.authenticate_password("alice", "alice-password")).id == user.id
     assert (
-        await services.authenticate_password("ALICE@example.com", "alice-password")
+        await authentication.authenticate_password("alice", "alice-password", CHECK)
     ).id == user.id
-    assert await services.authenticate_password("alice", "wrong-password") is None
-    assert await services.authenticate_password("nobody", "alice-password") is None
+    assert (
+        await authentication.authenticate_password("ALICE@example.com", "alice-password", CHECK)
+    ).id == user.id
+    assert await authentication.authenticate_password("alice", "wrong-password", CHECK) is None
+    assert await authentication.authenticate_password("nobody", "alice-password", CHECK) is None
 
 
 async def test_usernames_and_emails_are_unique_regardless_of_case() -> None:
@@ -43,8 +46,8 @@ async def test_blocked_user_cannot_log_in_with_password_or_token() -> None:
     user = await services.create_user("alice", "alice@example.com", "alice-password")
     created = await services.create_personal_access_token(user, "ci", "api")
     await services.set_state(user, UserState.BLOCKED)
-    assert await services.authenticate_password("alice", "alice-password") is None
-    assert await services.authenticate("alice", created.secret) is None
+    assert await authentication.authenticate_password("alice", "alice-password", CHECK) is None
+    assert await authentication.authenticate("alice", created.secret, CHECK) is None
     assert await services.load_principal("user", user.id) is None
 
 
@@ -57,7 +60,7 @@ async def test_token_secret_is_stored_only_as_a_hash_and_has_a_prefix() -> None:
     row = await PersonalAccessToken.get(id=created.personal_access_token.id)
     assert row.token_digest == secret_digest(created.secret)
     assert created.secret not in repr(row.__dict__)
-    principal = await services.authenticate("alice", created.secret)
+    principal = await authentication.authenticate("alice", created.secret, CHECK)
     assert principal is not None and principal.scopes == {"read_registry", "write_registry"}
 
 
@@ -65,7 +68,7 @@ async def test_token_of_another_user_does_not_authenticate_as_me() -> None:
     alice = await services.create_user("alice", "alice@example.com", "alice-password")
     await services.create_user("bob", "bob@example.com", "bob-password")
     created = await services.create_personal_access_token(alice, "ci", "api")
-    assert await services.authenticate("bob", created.secret) is None
+    assert await authentication.authenticate("bob", created.secret, CHECK) is None
     assert await services.authenticate_personal_access_token(created.secret) is not None
 
 
@@ -73,7 +76,7 @@ async def test_revoked_token_fails_at_once() -> None:
     user = await services.create_user("alice", "alice@example.com", "alice-password")
     created = await services.create_personal_access_token(user, "ci", "api")
     await services.revoke_personal_access_token(user, "ci")
-    assert await services.authenticate("alice", created.secret) is None
+    assert await authentication.authenticate("alice", created.secret, CHECK) is None
     assert (
         await services.load_principal("personal_access_token", created.personal_access_token.id)
         is None
@@ -85,10 +88,10 @@ async def test_token_expires_at_the_start_of_its_expiry_day() -> None:
     created = await services.create_personal_access_token(
         user, "ci", "api", expires_at=clock.today() + timedelta(days=2)
     )
-    assert await services.authenticate("alice", created.secret) is not None
+    assert await authentication.authenticate("alice", created.secret, CHECK) is not None
     later = datetime.combine(clock.today() + timedelta(days=2), datetime.min.time(), UTC)
     clock.set_clock(lambda: later)
-    assert await services.authenticate("alice", created.secret) is None
+    assert await authentication.authenticate("alice", created.secret, CHECK) is None
 
 
 async def test_token_input_is_validated() -> None:
@@ -106,11 +109,11 @@ async def test_deploy_token_authenticates_by_its_username_and_can_be_revoked() -
     group = await groups.create_group("acme")
     created = await services.create_deploy_token(group, "ci", "read_registry,write_registry")
     assert created.username == f"dockyard+deploy-token-{created.deploy_token.id}"
-    principal = await services.authenticate(created.username, created.secret)
+    principal = await authentication.authenticate(created.username, created.secret, CHECK)
     assert principal is not None and principal.deploy_token is not None
-    assert await services.authenticate("someone-else", created.secret) is None
+    assert await authentication.authenticate("someone-else", created.secret, CHECK) is None
     await services.revoke_deploy_token(group, "ci")
-    assert await services.authenticate(created.username, created.secret) is None
+    assert await authentication.authenticate(created.username, created.secret, CHECK) is None
     with pytest.raises(InvalidInput):
         await services.create_deploy_token(group, "x", "api")
 
@@ -118,6 +121,6 @@ async def test_deploy_token_authenticates_by_its_username_and_can_be_revoked() -
 async def test_last_used_time_is_recorded() -> None:
     user = await services.create_user("alice", "alice@example.com", "alice-password")
     created = await services.create_personal_access_token(user, "ci", "api")
-    await services.authenticate("alice", created.secret)
+    await authentication.authenticate("alice", created.secret, CHECK)
     row = await PersonalAccessToken.get(id=created.personal_access_token.id)
     assert row.last_used_at is not None

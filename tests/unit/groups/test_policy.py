@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 
 from app import clock
+from app.accounts import authentication
 from app.accounts import services as accounts
 from app.accounts.models import UserState
 from app.accounts.principal import Principal
@@ -10,6 +11,7 @@ from app.errors import AlreadyExists, NotFound
 from app.groups import policy
 from app.groups import services as groups
 from app.groups.models import AccessLevel
+from tests.unit.accounts.checks import CHECK
 
 pytestmark = pytest.mark.usefixtures("database")
 
@@ -102,7 +104,7 @@ async def test_personal_access_tokens_are_limited_by_scope(
     user = await accounts.create_user("alice", "alice@example.com", "alice-password")
     await groups.add_member(acme, user, AccessLevel.OWNER)
     created = await accounts.create_personal_access_token(user, "t", scopes)
-    token = await accounts.authenticate("alice", created.secret)
+    token = await authentication.authenticate("alice", created.secret, CHECK)
     assert token is not None
     assert await policy.can_pull(token, acme) is pull
     assert await policy.can_read(token, acme) is read
@@ -112,7 +114,7 @@ async def test_personal_access_tokens_are_limited_by_scope(
 async def test_deploy_token_works_for_its_group_and_subgroups_only() -> None:
     acme, platform, ci, other = await make_tree()
     created = await accounts.create_deploy_token(platform, "d", "read_registry,write_registry")
-    token = await accounts.authenticate(created.username, created.secret)
+    token = await authentication.authenticate(created.username, created.secret, CHECK)
     assert token is not None
     assert await policy.can_pull(token, platform)
     assert await policy.can_pull(token, ci)
@@ -125,7 +127,7 @@ async def test_deploy_token_works_for_its_group_and_subgroups_only() -> None:
 async def test_deploy_token_needs_both_registry_scopes_to_pull() -> None:
     acme, *_ = await make_tree()
     created = await accounts.create_deploy_token(acme, "d", "read_registry")
-    token = await accounts.authenticate(created.username, created.secret)
+    token = await authentication.authenticate(created.username, created.secret, CHECK)
     assert token is not None and not await policy.can_pull(token, acme)
 
 
@@ -136,4 +138,4 @@ async def test_expired_deploy_token_fails() -> None:
     )
     later = clock.now() + timedelta(days=2)
     clock.set_clock(lambda: later)
-    assert await accounts.authenticate(created.username, created.secret) is None
+    assert await authentication.authenticate(created.username, created.secret, CHECK) is None
