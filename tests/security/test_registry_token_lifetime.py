@@ -193,3 +193,27 @@ async def test_a_subgroup_deploy_token_does_not_reach_the_parent_or_a_sibling(
         assert_nothing_served(answer, seeded_images.alpine.manifest)
     own = await client.get(manifest_path("acme/platform"), headers=bearer(token))
     assert own.status_code == 200 and own.content == seeded_images.alpine.manifest
+
+
+async def test_a_token_presented_under_another_name_is_refused(
+    client: httpx.AsyncClient, alice: None
+) -> None:
+    """The username `docker login` sends must be the token's own."""
+    await accounts.create_user("mallory", "mallory@example.com", "mallory-password-1")
+    pat = await _pat()
+    deploy = await _deploy()
+    other_deploy = await accounts.create_deploy_token(
+        await groups.get_group("beta"), "ci", BOTH, username="beta-ci"
+    )
+    for username, secret in (
+        ("mallory", pat.secret),
+        (other_deploy.username, deploy.secret),
+        ("alice", deploy.secret),
+    ):
+        answer = await client.get(
+            "/jwt/auth",
+            params={"service": "dependency_proxy", "scope": pull_scope(repository("acme"))},
+            headers=basic(username, secret),
+        )
+        assert_oci_error(answer, 401, "UNAUTHORIZED")
+        assert "token" not in answer.json()
