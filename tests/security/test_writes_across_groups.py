@@ -1,0 +1,213 @@
+"""No tenant changes another tenant's group: every mutation and every group form,
+tried by every credential that may not administer the group, is refused and
+changes nothing.
+
+The attacks are the useful ones: make oneself Owner, demote or remove the
+real Owner, point the proxy at one's own Docker Hub credentials, switch it
+off, clear the cache, plant a subgroup. Who may administer is the README's
+last column: Owner (a role counting in subgroups) through the session or a
+personal access token with `api`, and instance admins. Mutations are found
+in the schema and forms in the group pages, so a new one must be listed here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from app.gql.permissions import RESOURCE_NOT_AVAILABLE
+from app.gql.schema import schema
+from tests.security.tenancy import (
+    GROUPS,
+    SUB,
+    TOP,
+    Credential,
+    InProcessDockyard,
+    Tenancy,
+    credential_labels,
+    label_of,
+)
+from tests.security.tenancy_state import database_state
+from tests.security.tenant_browsers import TenantBrowsers
+from tests.support.cache_rows import add_manifest
+from web.groups import GROUP_PAGES
+
+pytestmark = pytest.mark.e2e  # the tenants' Dockyard has the reference registry as upstream
+in_module_loop = pytest.mark.asyncio(loop_scope="module")
+
+EVERYWHERE = frozenset(GROUPS)
+ACME_AND_SUBGROUPS = frozenset({TOP, SUB})
+# Who administers what; everyone else is an attacker there. Those who may read
+# the group see a 403 page for its forms, the others a 404.
+ROLE_ADMINISTERS = {"Owner": ACME_AND_SUBGROUPS, "instance admin": EVERYWHERE}
+ADMINISTERING_CREDENTIALS = {"password", "PAT api"}
+ROLE_SEES = {
+    "Guest": ACME_AND_SUBGROUPS,
+    "Reporter": ACME_AND_SUBGROUPS,
+    "Developer": ACME_AND_SUBGROUPS,
+    "Maintainer": ACME_AND_SUBGROUPS,
+    "Owner": ACME_AND_SUBGROUPS,
+    "Guest of acme/platform only": frozenset({SUB}),
+    "instance admin": EVERYWHERE,
+}
+# How /api/graphql takes each credential before any policy applies.
+API_STATUS = {
+    "password": 200,  # the session (anonymous when the sign-in was refused)
+    "PAT api": 200,
+    "PAT read_api": 200,
+    "PAT read_registry+write_registry": 403,
+    "PAT read_registry": 403,
+    "PAT api, expired": 401,
+    "PAT api, revoked": 401,
+}
+
+# Every mutation, aimed at $path by the user $me (the real owner of zeta is zoe).
+MUTATION_ATTACKS = {
+    "groupMemberAdd": "groupMemberAdd(input: {groupPath: $path, username: $me, "
+    "accessLevel: OWNER}) { errors }",
+    "groupMemberUpdate": "groupMemberUpdate(input: {groupPath: $path, username: $victim, "
+    "accessLevel: GUEST}) { errors }",
+    "groupMemberRemove": "groupMemberRemove(input: {groupPath: $path, username: $victim}) "
+    "{ errors }",
+    "updateDependencyProxySettings": "updateDependencyProxySettings(input: {groupPath: $path, "
+    'enabled: false, identity: "attacker", secret: "attacker-secret"}) { errors }',
+    "updateDependencyProxyImageTtlGroupPolicy": "updateDependencyProxyImageTtlGroupPolicy("
+    "input: {groupPath: $path, enabled: true, ttl: 1}) { errors }",
+    "clearDependencyProxyCache": "clearDependencyProxyCache(input: {groupPath: $path}) { errors }",
+    "groupCreate": "groupCreate(input: {path: $subgroup}) { errors }",
+}
+MUTATION = (
+    "mutation ($path: ID!, $me: String!, $victim: String!, $subgroup: ID!) {\n"
+    + "\n".join(f"  {name}: {field}" for name, field in MUTATION_ATTACKS.items())
+    + "\n}"
+)
+# Every form of a group's pages, posted with the attacker's own valid CSRF token.
+FORM_ATTACKS: dict[str, dict[str, str | list[str]]] = {
+    "group_members": {"username": "{me}", "role": "owner"},
+    "group_members/role": {"username": "{victim}", "role": "guest"},
+    "group_members/remove": {"username": "{victim}"},
+    "group_members/deploy_tokens": {"name": "mine", "scopes": ["read_registry", "write_registry"]},
+    "group_members/deploy_tokens/revoke": {"name": "ci"},
+    "dependency_proxy/clear_cache": {},
+    "settings/packages_and_registries": {"revalidation_interval": "0"},
+    "settings/packages_and_registries/ttl": {"enabled": "on", "ttl": "1"},
+    "settings/packages_and_registries/credentials": {"identity": "attacker", "secret": "s3cret"},
+}
+VICTIMS = {TOP: "olivia", SUB: "olivia", "beta": "ada", "zeta": "zoe"}
+
+
+def administers(role: str | None, kind: str, group: str) -> bool:
+    if role is None or kind not in ADMINISTERING_CREDENTIALS:
+        return False
+    return group in ROLE_ADMINISTERS.get(role, frozenset())
+
+
+ATTACKS = [
+    (role, kind, group)
+    for role, kind in credential_labels()
+    for group in GROUPS
+    if not administers(role, kind, group)
+]
+
+
+def test_the_tables_name_every_mutation_and_group_form() -> None:
+    mutation_type = schema._schema.mutation_type
+    assert mutation_type is not None
+    assert set(mutation_type.fields) == set(MUTATION_ATTACKS), "add the mutation's attack"
+    forms = {page for method, page in GROUP_PAGES if method == "POST"}
+    assert forms == set(FORM_ATTACKS), "add the form's attack"
+
+
+class Writes:
+    def __init__(self, dockyard: InProcessDockyard, world: Tenancy) -> None:
+        self.dockyard = dockyard
+        self.world = world
+        self.browsers = TenantBrowsers(dockyard.app)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def cross_writes(
+    tenancy_dockyard: InProcessDockyard, tenancy_world: Tenancy
+) -> AsyncIterator[Writes]:
+    """A cached manifest in every group, so that clearing would show."""
+    for group in tenancy_world.groups.values():
+        await add_manifest(group, "alpine", "3.19")
+    writes = Writes(tenancy_dockyard, tenancy_world)
+    yield writes
+    await writes.browsers.close()
+
+
+def api_status(role: str | None, kind: str) -> int:
+    if role is None:  # deploy tokens are no API credential
+        return 401
+    if role == "blocked Owner" and kind != "password":
+        return 401
+    return API_STATUS[kind]
+
+
+async def _mutate(writes: Writes, credential: Credential, group: str) -> httpx.Response:
+    variables = {
+        "path": group,
+        "me": credential.username,
+        "victim": VICTIMS[group],
+        "subgroup": f"{group}/planted",
+    }
+    body = {"query": MUTATION, "variables": variables}
+    if credential.kind == "password":
+        browser = await writes.browsers.of(credential)
+        headers = {"X-CSRF-Token": browser.csrf}
+        return await browser.http.post("/api/graphql", json=body, headers=headers)
+    headers = {"Authorization": f"Bearer {credential.secret}"}
+    return await writes.dockyard.http.post("/api/graphql", json=body, headers=headers)
+
+
+@in_module_loop
+@pytest.mark.parametrize(
+    ("role", "kind", "group"), ATTACKS, ids=[f"{label_of(r, k)}|{g}" for r, k, g in ATTACKS]
+)
+async def test_mutations_on_a_group_one_does_not_own_change_nothing(
+    cross_writes: Writes, role: str | None, kind: str, group: str
+) -> None:
+    credential = cross_writes.world.credential(role, kind)
+    before = await database_state()
+    answer = await _mutate(cross_writes, credential, group)
+    assert await database_state() == before
+    assert answer.status_code == api_status(role, kind), answer.text
+    if answer.status_code != 200:
+        return
+    body = answer.json()
+    assert body["data"] is None or all(body["data"][name] is None for name in MUTATION_ATTACKS)
+    assert {error["message"] for error in body["errors"]} == {RESOURCE_NOT_AVAILABLE}
+
+
+@in_module_loop
+@pytest.mark.parametrize(
+    ("role", "kind", "group"),
+    [cell for cell in ATTACKS if cell[1] == "password"],
+    ids=[f"{label_of(r, k)}|{g}" for r, k, g in ATTACKS if k == "password"],
+)
+async def test_group_forms_one_may_not_use_change_nothing(
+    cross_writes: Writes, role: str | None, kind: str, group: str
+) -> None:
+    credential = cross_writes.world.credential(role, kind)
+    browser = await cross_writes.browsers.of(credential)
+    before = await database_state()
+    for page, template in FORM_ATTACKS.items():
+        data = {
+            name: value.format(me=credential.username, victim=VICTIMS[group])
+            if isinstance(value, str)
+            else value
+            for name, value in template.items()
+        }
+        data["authenticity_token"] = browser.csrf
+        answer = await browser.http.post(f"/groups/{group}/-/{page}", data=data)
+        if role == "blocked Owner":  # never signed in
+            assert answer.status_code == 303
+            assert answer.headers["location"].startswith("/users/sign_in")
+        else:
+            sees = group in ROLE_SEES.get(role or "", frozenset())
+            assert answer.status_code == (403 if sees else 404), (page, answer.status_code)
+        assert await database_state() == before, page
