@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from app import db
 from app.accounts import services as accounts
+from app.accounts import user_sessions
 from app.config import Settings, load_settings
 from app.gql.schema import schema
 from app.groups import services as groups
@@ -75,6 +76,18 @@ FORM_CHANGES: dict[str, tuple[str | None, dict[str, str | list[str]]]] = {
         {"username": "newbie", "email": "newbie@example.com", "password": "long-password-1"},
     ),
     "/admin/users/action": ("ada", {"username": "gus", "action": "block"}),
+    "/admin/users/password": ("ada", {"username": "gus", "password": "a-new-long-password-9"}),
+    "/-/user_settings/password/edit": (
+        "ada",
+        {
+            "current_password": PASSWORD,
+            "new_password": "another long passphrase",
+            "password_confirmation": "another long passphrase",
+        },
+    ),
+    # ada's session from another browser, made when the world was built (id 1).
+    "/-/user_settings/active_sessions/revoke": ("ada", {"id": "1"}),
+    "/-/user_settings/active_sessions/revoke_others": ("ada", {}),
 }
 
 # POST routes that are not forms, and why they need no CSRF token.
@@ -139,7 +152,7 @@ class Site:
 
 async def _build_world() -> None:
     """ada (admin, Owner of acme), gus (Guest), vic (no group); one cached manifest in
-    acme; a personal access token and a deploy token to revoke."""
+    acme; a personal access token, a deploy token and another session of ada's to revoke."""
     ada = await make_user("ada", admin=True)
     gus, _ = await make_user("gus"), await make_user("vic")
     acme = await groups.create_group("acme", owner=ada)
@@ -147,6 +160,7 @@ async def _build_world() -> None:
     await add_manifest(acme, "alpine", "3.19")
     await accounts.create_personal_access_token(ada, "old", "api")
     await accounts.create_deploy_token(acme, "old-ci", ",".join(BOTH))
+    await user_sessions.start(ada, "127.0.0.9", "another browser")
 
 
 @pytest.fixture(scope="module")
