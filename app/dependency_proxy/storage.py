@@ -47,7 +47,9 @@ class BlobStore(Protocol):
 
     async def size(self, digest: str) -> int | None: ...
 
-    async def delete(self, digest: str) -> None: ...
+    async def delete(self, digest: str) -> bool:
+        """Remove the blob; True if it was there."""
+        ...
 
     async def write(self, digest: str, chunks: AsyncIterable[bytes]) -> int: ...
 
@@ -87,8 +89,12 @@ class LocalBlobStore:
         except FileNotFoundError:
             return None
 
-    async def delete(self, digest: str) -> None:
-        self.path_for(digest).unlink(missing_ok=True)
+    async def delete(self, digest: str) -> bool:
+        try:
+            self.path_for(digest).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     async def write(self, digest: str, chunks: AsyncIterable[bytes]) -> int:
         """Store the bytes if their sha256 is `digest`; DigestMismatch leaves nothing behind."""

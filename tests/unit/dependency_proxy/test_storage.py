@@ -81,11 +81,13 @@ async def test_missing_blob(store: LocalBlobStore) -> None:
         await collect(store.open(DIGEST))
 
 
-async def test_delete_is_idempotent(store: LocalBlobStore) -> None:
+async def test_delete_is_idempotent_and_says_whether_the_file_was_there(
+    store: LocalBlobStore,
+) -> None:
     await store.write(DIGEST, chunked(DATA))
 
-    await store.delete(DIGEST)
-    await store.delete(DIGEST)
+    assert await store.delete(DIGEST) is True
+    assert await store.delete(DIGEST) is False
 
     assert not await store.exists(DIGEST)
 
