@@ -64,6 +64,13 @@ def _postgres(table: str, prefix: str) -> list[str]:
         f"PERFORM 1 FROM {TOTALS} WHERE group_id IN (SELECT group_id FROM {{rows}}) "
         "ORDER BY group_id FOR UPDATE;"
     )
+    # Per group, what an UPDATE changed: bytes, and rows that started or stopped leaving.
+    changes = (
+        f"(SELECT group_id, SUM(size) AS bytes, SUM(leaving) AS leaving"
+        f" FROM (SELECT group_id, size, {is_leaving} AS leaving FROM new_rows"
+        f" UNION ALL SELECT group_id, -size, -{is_leaving} FROM old_rows) AS c"
+        f" GROUP BY group_id)"
+    )
     function = f"""CREATE FUNCTION {table}_totals() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP = 'INSERT' THEN
@@ -80,12 +87,9 @@ def _postgres(table: str, prefix: str) -> list[str]:
                   FROM old_rows GROUP BY group_id) AS d
             WHERE t.group_id = d.group_id;
         ELSE
+            {lock.format(rows=changes + " AS d WHERE d.bytes <> 0 OR d.leaving <> 0")}
             UPDATE {TOTALS} AS t SET {size} = t.{size} + d.bytes, {leaving} = t.{leaving} + d.leaving
-            FROM (SELECT group_id, SUM(size) AS bytes, SUM(leaving) AS leaving
-                  FROM (SELECT group_id, size, {is_leaving} AS leaving FROM new_rows
-                        UNION ALL
-                        SELECT group_id, -size, -{is_leaving} FROM old_rows) AS c
-                  GROUP BY group_id) AS d
+            FROM {changes} AS d
             WHERE t.group_id = d.group_id AND (d.bytes <> 0 OR d.leaving <> 0);
         END IF;
         RETURN NULL;

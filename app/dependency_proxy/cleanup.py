@@ -74,7 +74,8 @@ async def _write(sql_text: str, *values: Any) -> int:
 async def _release_stale_claims(now: datetime) -> None:
     for table in (MANIFESTS, BLOBS):
         await _write(
-            f"UPDATE {table} SET status = {PENDING} WHERE status = {PROCESSING} AND updated_at < $1",
+            f"UPDATE {table} SET status = {PENDING}"
+            f" WHERE status = {PROCESSING} AND updated_at < $1",
             now - STALE_PROCESSING,
         )
 
@@ -127,9 +128,7 @@ async def _claim_blobs(batch: str, *values: Any) -> list[dict[str, Any]]:
         f"UPDATE {BLOBS} SET status = {PROCESSING}, updated_at = $1"
         f" WHERE {batch} RETURNING id, digest"
     )
-    rows = await sql.retry_busy(
-        lambda: sql.fetch(statement, clock.now(), *values), "cache cleanup"
-    )
+    rows = await sql.retry_busy(lambda: sql.fetch(statement, clock.now(), *values), "cache cleanup")
     await asyncio.sleep(PAUSE_SECONDS)
     return rows
 
@@ -170,7 +169,9 @@ async def _delete_blob_batch(
     gone = [int(row["id"]) for row in rows if row["digest"] not in broken]
     kept = [int(row["id"]) for row in rows if row["digest"] in broken]
     if gone:
-        result.deleted = await _write(f"DELETE FROM {BLOBS} WHERE id IN ({sql.in_list(gone, 1)})", *gone)
+        result.deleted = await _write(
+            f"DELETE FROM {BLOBS} WHERE id IN ({sql.in_list(gone, 1)})", *gone
+        )
     if kept:
         result.failed = await _write(
             f"UPDATE {BLOBS} SET status = {ERROR} WHERE id IN ({sql.in_list(kept, 1)})", *kept
@@ -206,9 +207,7 @@ async def expire_entries(
     policies = await ImageTtlGroupPolicy.filter(enabled=True).values_list("group_id", "ttl")
     for group_id, ttl in policies:
         cutoff = now - timedelta(days=ttl)
-        manifests += await _delete_manifests(
-            _expired(MANIFESTS, lock_rows, 1), group_id, cutoff
-        )
+        manifests += await _delete_manifests(_expired(MANIFESTS, lock_rows, 1), group_id, cutoff)
         done = await _delete_blobs(
             store, downloads, _expired(BLOBS, lock_rows, 2), group_id, cutoff
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
@@ -85,7 +86,7 @@ async def begin(group_id: int) -> tuple[CacheClear, bool]:
     manifest_upto = await _newest_id(Manifest, group_id)
     blob_upto = await _newest_id(Blob, group_id)
     to_mark = (await totals_of(group_id)).markable_count
-    fresh = {
+    fresh: dict[str, Any] = {
         "state": ClearState.RUNNING,
         "total_count": to_mark,
         "manifests_marked": 0,
@@ -124,10 +125,12 @@ async def take_lease(clear_id: int) -> bool:
     return bool(taken)
 
 
-async def _chunk_end(model: type[Manifest] | type[Blob], group_id: int, after: int, upto: int) -> int:
+async def _chunk_end(
+    model: type[Manifest] | type[Blob], group_id: int, after: int, upto: int
+) -> int:
     """The id that ends the next chunk: CHUNK_ROWS rows after `after`, at most `upto`."""
-    ids = (
-        await model.filter(group_id=group_id, id__gt=after, id__lte=upto)
+    ids: list[Any] = await (
+        model.filter(group_id=group_id, id__gt=after, id__lte=upto)
         .order_by("id")
         .offset(CHUNK_ROWS - 1)
         .limit(1)

@@ -7,7 +7,6 @@ What each group's cache holds is the cache's business
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from functools import reduce
 from operator import or_
 

@@ -28,7 +28,8 @@ class Latency:
 
     def __str__(self) -> str:
         failed = f", {self.failures} failed" if self.failures else ""
-        return f"{self.p50_ms:.0f} / {self.p99_ms:.0f} ms (max {self.max_ms:.0f}, n={self.count}{failed})"
+        spread = f"max {self.max_ms:.0f}, n={self.count}{failed}"
+        return f"{self.p50_ms:.0f} / {self.p99_ms:.0f} ms ({spread})"
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -45,8 +45,10 @@ class Run:
             if goal is None:
                 continue
             met = goal.met(number) and not self.values[name].endswith("failed)")
-            lines.append(f"{name}: {self.values[name]} — target {goal.text}: "
-                         + ("met" if met else "NOT MET"))  # fmt: skip
+            lines.append(
+                f"{name}: {self.values[name]} — target {goal.text}: "
+                + ("met" if met else "NOT MET")
+            )
         return lines
 
 
@@ -70,17 +72,22 @@ class ScaleReport:
             cells = [run.values.get(name, "") for run in self.runs]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         verdicts = [
-            f"- {run.column}: {line}" for run in self.runs if run.target_run for line in run.verdicts()
+            f"- {run.column}: {line}"
+            for run in self.runs
+            if run.target_run
+            for line in run.verdicts()
         ]
         return "\n".join([*lines, "", *verdicts])
 
     def save(self, path: Path) -> None:
         path.write_text(
             json.dumps(
-                [{"column": run.column, "values": run.values, "numbers": run.numbers}
-                 for run in self.runs],
+                [
+                    {"column": run.column, "values": run.values, "numbers": run.numbers}
+                    for run in self.runs
+                ],
                 indent=2,
-            )  # fmt: skip
+            )
         )
 
 

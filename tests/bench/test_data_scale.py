@@ -35,7 +35,7 @@ import pytest
 
 from tests.bench.pull_load import PullLoop
 from tests.bench.scale_report import SCALE_REPORT, Run
-from tests.bench.scale_rows import (
+from tests.support.bulk_rows import (
     FILE_EVERY,
     PostgresRows,
     Rows,
@@ -51,7 +51,10 @@ pytestmark = pytest.mark.skipif(
     not os.environ.get("DOCKYARD_BENCH_SCALE"), reason="make bench-scale runs it"
 )
 
-SIZES = [int(size) for size in os.environ.get("DOCKYARD_BENCH_SCALE_SIZES", "1000,10000,100000").split(",")]  # fmt: skip
+SIZES = [
+    int(size)
+    for size in os.environ.get("DOCKYARD_BENCH_SCALE_SIZES", "1000,10000,100000").split(",")
+]
 DATABASES = os.environ.get("DOCKYARD_BENCH_SCALE_DATABASES", "sqlite,postgres").split(",")
 LAYOUTS = os.environ.get("DOCKYARD_BENCH_SCALE_LAYOUTS", "one,spread").split(",")
 TIMEOUT = float(os.environ.get("DOCKYARD_BENCH_SCALE_TIMEOUT", "600"))
@@ -60,8 +63,9 @@ SPREAD_GROUPS = 200
 REQUESTS = 15  # timed requests per page, after two untimed ones
 PASSWORD = "bench-password-1234"
 CSRF = re.compile(r'name="authenticity_token" value="([^"]+)"')
-DETAILS = (Path(__file__).parents[2] / "graphql/operations/getDependencyProxyDetails.graphql").read_text()  # fmt: skip
-CLEAR = (Path(__file__).parents[2] / "graphql/operations/clearDependencyProxyCache.graphql").read_text()  # fmt: skip
+OPERATIONS = Path(__file__).parents[2] / "graphql" / "operations"
+DETAILS = (OPERATIONS / "getDependencyProxyDetails.graphql").read_text()
+CLEAR = (OPERATIONS / "clearDependencyProxyCache.graphql").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +241,9 @@ def _cleanup_after_ttl(bench: Bench, loop: PullLoop, files: int) -> None:
         assert left == 0, f"{left} blob rows of {rows * 5} left"
         assert "deleted" in result.stdout
         assert f"and {files} files" in result.stdout or OTHER_CHECKOUT, result.stdout
-    bench.rows.execute(f"DELETE FROM dependency_proxy_image_ttl_group_policies WHERE group_id IN ({groups})")  # fmt: skip
+    bench.rows.execute(
+        f"DELETE FROM dependency_proxy_image_ttl_group_policies WHERE group_id IN ({groups})"
+    )
 
 
 def _clear(bench: Bench, loop: PullLoop, how: str) -> None:
@@ -260,7 +266,8 @@ def _clear(bench: Bench, loop: PullLoop, how: str) -> None:
             seconds, finished = time.monotonic() - started, answer.status_code == 200
     bench.run.add(name, seconds, None if finished else f"> {TIMEOUT:.0f} (stopped)")
     left = bench.rows.scalar(
-        f"SELECT COUNT(*) FROM dependency_proxy_manifests WHERE group_id = {group_id} AND status = 0"
+        "SELECT COUNT(*) FROM dependency_proxy_manifests"
+        f" WHERE group_id = {group_id} AND status = 0"
     )
     assert left == 0, f"{left} of {manifests} manifests not marked"
 
@@ -329,4 +336,3 @@ def test_data_scale(
     assert files == manifests * 5 // FILE_EVERY or layout != "one"
     with bench.server:
         _measure(bench, seeded_images, layout, files)
-

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from app import clock
-from app.accounts.principal import Principal
 from app.accounts.models import User, UserState
+from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy.cache_totals import CacheTotals, recount, totals_of
 from app.dependency_proxy.cleanup import run_cleanup_once

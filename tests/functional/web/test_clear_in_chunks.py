@@ -14,8 +14,8 @@ from starlette.applications import Starlette
 
 from app import clock
 from app.accounts import services as accounts
-from app.accounts.principal import Principal
 from app.accounts.models import User
+from app.accounts.principal import Principal
 from app.dependency_proxy import clearing
 from app.dependency_proxy.cleanup import run_cleanup_once
 from app.dependency_proxy.models import Blob, CacheClear, CacheStatus, ClearState, Manifest

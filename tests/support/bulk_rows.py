@@ -1,4 +1,4 @@
-"""Cache rows written straight into Dockyard's database for the data-scale benchmark.
+"""Cache rows written straight into Dockyard's database, in bulk (benchmarks, plan tests).
 
 A pull writes one row at a time; a benchmark of 600k rows cannot wait for
 that. Rows go in with plain SQL in large transactions (SQLite) or COPY
@@ -22,13 +22,29 @@ from typing import Any, Protocol
 BLOBS_PER_MANIFEST = 5
 FILE_EVERY = 100  # one blob in FILE_EVERY has a file on disk
 BATCH = 20_000
-MANIFEST_CONTENT = (b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
-                    + b'"layers":[' + b" " * 420 + b"]}")
+MANIFEST_CONTENT = (
+    b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+    + b'"layers":['
+    + b" " * 420
+    + b"]}"
+)
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 MANIFEST_COLUMNS = (
-    "group_id", "file_name", "image_name", "reference", "digest", "content_type", "size",
-    "image_size", "content", "status", "read_at", "checked_at", "created_at", "updated_at",
-)  # fmt: skip
+    "group_id",
+    "file_name",
+    "image_name",
+    "reference",
+    "digest",
+    "content_type",
+    "size",
+    "image_size",
+    "content",
+    "status",
+    "read_at",
+    "checked_at",
+    "created_at",
+    "updated_at",
+)
 BLOB_COLUMNS = ("group_id", "digest", "size", "status", "read_at", "created_at", "updated_at")
 
 
@@ -56,10 +72,21 @@ def _manifests(
         for index in range(per_group):
             name = f"library/image{index}"
             yield (
-                group_id, f"{name}:latest.json", name, "latest",
-                _digest(1, generation, group_id, index), MANIFEST_TYPE,
-                len(MANIFEST_CONTENT), 5_000_000, MANIFEST_CONTENT, 0, when, when, when, when,
-            )  # fmt: skip
+                group_id,
+                f"{name}:latest.json",
+                name,
+                "latest",
+                _digest(1, generation, group_id, index),
+                MANIFEST_TYPE,
+                len(MANIFEST_CONTENT),
+                5_000_000,
+                MANIFEST_CONTENT,
+                0,
+                when,
+                when,
+                when,
+                when,
+            )
 
 
 def _blobs(
@@ -67,7 +94,15 @@ def _blobs(
 ) -> Iterator[tuple[Any, ...]]:
     for group_id in group_ids:
         for index in range(per_group * BLOBS_PER_MANIFEST):
-            yield (group_id, _digest(2, generation, group_id, index), 1_000_000, 0, when, when, when)
+            yield (
+                group_id,
+                _digest(2, generation, group_id, index),
+                1_000_000,
+                0,
+                when,
+                when,
+                when,
+            )
 
 
 def _chunks(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
@@ -95,7 +130,9 @@ def write_files(data_dir: Path, group_ids: Sequence[int], per_group: int, genera
 
 
 class Rows(Protocol):
-    def insert_groups(self, parent_id: int, parent_path: str, names: Sequence[str]) -> list[int]: ...
+    def insert_groups(
+        self, parent_id: int, parent_path: str, names: Sequence[str]
+    ) -> list[int]: ...
 
     def insert_cache(self, group_ids: Sequence[int], per_group: int, generation: int) -> None: ...
 
@@ -189,8 +226,13 @@ class PostgresRows:
                         "INSERT INTO groups (parent_id, path, full_path, full_path_key, name,"
                         " description, visibility, created_at, updated_at)"
                         " VALUES ($1, $2, $3, $4, $5, '', 'private', $6, $6) RETURNING id",
-                        parent_id, name, full, full.lower(), name, now,
-                    )  # fmt: skip
+                        parent_id,
+                        name,
+                        full,
+                        full.lower(),
+                        name,
+                        now,
+                    )
                 )
             return ids
 
@@ -200,11 +242,17 @@ class PostgresRows:
         async def work(db: Any) -> None:
             when = long_ago()
             for table, columns, rows in (
-                ("dependency_proxy_manifests", MANIFEST_COLUMNS,
-                 _manifests(group_ids, per_group, generation, when)),
-                ("dependency_proxy_blobs", BLOB_COLUMNS,
-                 _blobs(group_ids, per_group, generation, when)),
-            ):  # fmt: skip
+                (
+                    "dependency_proxy_manifests",
+                    MANIFEST_COLUMNS,
+                    _manifests(group_ids, per_group, generation, when),
+                ),
+                (
+                    "dependency_proxy_blobs",
+                    BLOB_COLUMNS,
+                    _blobs(group_ids, per_group, generation, when),
+                ),
+            ):
                 for chunk in _chunks(rows):
                     await db.copy_records_to_table(table, records=chunk, columns=list(columns))
             await db.execute("ANALYZE dependency_proxy_manifests")
