@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from app import clock
 from app.dependency_proxy import clearing, sql
 from app.dependency_proxy.models import CacheStatus, ImageTtlGroupPolicy
+from app.dependency_proxy.storage import Removal
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -43,11 +45,11 @@ DEFAULT, PENDING, PROCESSING, ERROR = (int(status) for status in CacheStatus)
 
 
 class FileStore(Protocol):
-    async def delete(self, digest: str) -> bool: ...
+    async def remove_unused(self, digests: Sequence[str]) -> dict[str, Removal]: ...
 
 
 class InFlight(Protocol):
-    def in_flight(self, digest: str) -> bool: ...
+    async def in_flight_of(self, digests: Sequence[str]) -> set[str]: ...
 
 
 @dataclass(frozen=True)
@@ -157,15 +159,13 @@ async def _delete_blob_batch(
     result = _BlobBatch()
     digests = sorted({str(row["digest"]) for row in rows})
     referenced = await _still_referenced(digests)
-    broken: set[str] = set()
-    for digest in digests:
-        if digest in referenced or downloads.in_flight(digest):
-            continue
-        try:
-            result.files += await store.delete(digest)
-        except Exception:
-            log.exception("deleting the file of %s failed", digest)
-            broken.add(digest)
+    unreferenced = [digest for digest in digests if digest not in referenced]
+    downloading = await downloads.in_flight_of(unreferenced)
+    removals = await store.remove_unused([d for d in unreferenced if d not in downloading])
+    result.files = sum(1 for outcome in removals.values() if outcome == Removal.REMOVED)
+    broken = {digest for digest, outcome in removals.items() if outcome == Removal.FAILED}
+    for digest in sorted(broken):
+        log.error("deleting the file of %s failed; its rows are marked ERROR", digest)
     gone = [int(row["id"]) for row in rows if row["digest"] not in broken]
     kept = [int(row["id"]) for row in rows if row["digest"] in broken]
     if gone:

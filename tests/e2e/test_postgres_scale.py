@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,8 +47,8 @@ pytestmark = [
 
 @dataclass
 class NoDownloads:
-    def in_flight(self, digest: str) -> bool:
-        return False
+    async def in_flight_of(self, digests: Sequence[str]) -> set[str]:
+        return set()
 
 
 @dataclass

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,7 @@ from app import clock
 from app.accounts import services as accounts
 from app.accounts.principal import Principal
 from app.config import Settings
-from app.dependency_proxy import cleanup
+from app.dependency_proxy import cleanup, storage
 from app.dependency_proxy.cleanup import CleanupResult, run_cleanup_once
 from app.dependency_proxy.models import Blob, CacheStatus, ImageTtlGroupPolicy, Manifest
 from app.dependency_proxy.services.clear_cache import clear_cache
@@ -35,8 +35,8 @@ class FakeDownloads:
 
     running: set[str] = field(default_factory=set)
 
-    def in_flight(self, digest: str) -> bool:
-        return digest in self.running
+    async def in_flight_of(self, digests: Sequence[str]) -> set[str]:
+        return self.running & set(digests)
 
 
 @dataclass
@@ -166,15 +166,17 @@ async def test_fresh_row_next_to_a_marked_one_keeps_the_file(runtime: CleanupRun
     assert await runtime.store.exists(fresh.digest)
 
 
-async def test_failed_deletion_marks_the_row_error(runtime: CleanupRuntime) -> None:
+async def test_failed_deletion_marks_the_row_error(
+    runtime: CleanupRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     acme = await groups.create_group("acme")
     blob = await stored_blob(runtime, acme, b"layer")
     await clear_cache(await owner_of(acme), acme)
 
-    async def broken_delete(digest: str) -> None:
+    def broken_unlink(path: str) -> None:
         raise OSError("disk on fire")
 
-    runtime.store.delete = broken_delete  # type: ignore[method-assign]
+    monkeypatch.setattr(storage.os, "unlink", broken_unlink)
     result = await run_cleanup_once(runtime)
     assert result.failed == 1
     assert (await Blob.get(id=blob.id)).status == CacheStatus.ERROR
