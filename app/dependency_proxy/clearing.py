@@ -24,7 +24,7 @@ from app.dependency_proxy import sql
 from app.dependency_proxy.cache_totals import totals_of
 from app.dependency_proxy.models import Blob, CacheClear, CacheStatus, ClearState, Manifest
 
-CHUNK_ROWS = 1000
+CHUNK_ROWS = 500
 PAUSE_SECONDS = 0.01
 # A process marking a clear renews this with every chunk; a lease that ran
 # out belongs to a process that died.

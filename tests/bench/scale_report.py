@@ -41,7 +41,7 @@ class Run:
     def verdicts(self) -> list[str]:
         lines = []
         for name, number in self.numbers.items():
-            goal = GOALS.get(name) or (PULL_GOAL if name.startswith("pulls") else None)
+            goal = GOALS.get(name) or (PULL_GOAL if name.startswith("pulls elsewhere") else None)
             if goal is None:
                 continue
             met = goal.met(number) and not self.values[name].endswith("failed)")

@@ -184,15 +184,26 @@ def _median_ms(request: Callable[[], httpx.Response]) -> float:
     return statistics.median(times)
 
 
+@dataclass
+class Loops:
+    """The measured digest pulls, and the tag pulls that make the server write."""
+
+    by_digest: PullLoop
+    by_tag: PullLoop
+
+
 @contextmanager
-def _pulls(bench: Bench, name: str, loop: PullLoop) -> Iterator[None]:
+def _pulls(bench: Bench, name: str, loops: Loops) -> Iterator[None]:
     started = time.monotonic()
     yield
-    latency = loop.window(started, time.monotonic())
+    ended = time.monotonic()
+    latency = loops.by_digest.window(started, ended)
     bench.run.add(f"pulls elsewhere during {name}, p50 / p99", latency.p99_ms, str(latency))
+    tags = loops.by_tag.window(started, ended)
+    bench.run.add(f"tag pulls (writes) during {name}, p50 / p99", tags.p99_ms, str(tags))
 
 
-def _pages(bench: Bench, loop: PullLoop) -> None:
+def _pages(bench: Bench, loop: Loops) -> None:
     server, run = bench.server, bench.run
     owner = _signed_in(server, bench.owner.username, bench.owner.password)
     admin = _signed_in(server, "ada", PASSWORD)
@@ -218,7 +229,7 @@ def _pages(bench: Bench, loop: PullLoop) -> None:
     admin.close()
 
 
-def _cleanup_after_ttl(bench: Bench, loop: PullLoop, files: int) -> None:
+def _cleanup_after_ttl(bench: Bench, loop: Loops, files: int) -> None:
     groups = ", ".join(str(group_id) for group_id in bench.targets)
     bench.rows.execute(
         "INSERT INTO dependency_proxy_image_ttl_group_policies (group_id, enabled, ttl,"
@@ -232,8 +243,11 @@ def _cleanup_after_ttl(bench: Bench, loop: PullLoop, files: int) -> None:
     if result is None:
         bench.run.add(name, seconds, f"> {TIMEOUT:.0f} (stopped)")
     else:
-        bench.run.add(name, seconds)
-        assert result.returncode == 0, result.stderr  # beside a busy server, never a failure
+        failed = result.returncode != 0
+        bench.run.add(name, seconds, f"failed: {result.stderr.strip()[-200:]}" if failed else None)
+        if OTHER_CHECKOUT and failed:
+            return
+        assert not failed, result.stderr  # beside a busy server, never a failure
         bench.run.values[name] += f" [{result.stdout.strip()}]"
         left = bench.rows.scalar(
             f"SELECT COUNT(*) FROM dependency_proxy_blobs WHERE group_id IN ({groups})"
@@ -246,30 +260,37 @@ def _cleanup_after_ttl(bench: Bench, loop: PullLoop, files: int) -> None:
     )
 
 
-def _clear(bench: Bench, loop: PullLoop, how: str) -> None:
+def _clear(bench: Bench, loop: Loops, how: str) -> None:
     manifests, _ = bench.insert()
     group_id = bench.targets[0]
     name = "dockyard cache clear (s)" if how == "cli" else "clear with the GraphQL mutation (s)"
     with _pulls(bench, f"clear ({how})", loop):
+        started = time.monotonic()
         if how == "cli":
-            seconds, result = bench.cli("cache", "clear", bench.target_path)
-            finished = result is not None
-            assert result is None or result.returncode == 0, result.stderr
+            _, result = bench.cli("cache", "clear", bench.target_path)
+            failure = (
+                f"> {TIMEOUT:.0f} (stopped)"
+                if result is None
+                else (f"failed: {result.stderr.strip()[-200:]}" if result.returncode else None)
+            )
         else:
-            started = time.monotonic()
             answer = httpx.post(
                 f"{bench.server.url}/api/graphql",
                 json={"query": CLEAR, "variables": {"groupPath": bench.target_path}},
                 headers={"Authorization": f"Bearer {bench.owner.token}"},
                 timeout=TIMEOUT,
             )
-            seconds, finished = time.monotonic() - started, answer.status_code == 200
-    bench.run.add(name, seconds, None if finished else f"> {TIMEOUT:.0f} (stopped)")
-    left = bench.rows.scalar(
-        "SELECT COUNT(*) FROM dependency_proxy_manifests"
-        f" WHERE group_id = {group_id} AND status = 0"
-    )
-    assert left == 0, f"{left} of {manifests} manifests not marked"
+            ok = answer.status_code == 200 and not answer.json().get("errors")
+            failure = None if ok else f"failed: {answer.status_code} {answer.text[:200]}"
+        seconds = time.monotonic() - started
+    bench.run.add(name, seconds, failure)
+    assert failure is None or OTHER_CHECKOUT, failure
+    if failure is None:
+        left = bench.rows.scalar(
+            "SELECT COUNT(*) FROM dependency_proxy_manifests"
+            f" WHERE group_id = {group_id} AND status = 0"
+        )
+        assert left == 0, f"{left} of {manifests} manifests not marked"
 
 
 def _prime_other_group(server: DockyardServer, images: SeededImages) -> tuple[Account, str]:
@@ -290,24 +311,24 @@ def _measure(bench: Bench, images: SeededImages, layout: str, files: int) -> Non
     base = f"{server.url}/v2/other/dependency_proxy/containers/alpine/manifests"
     by_digest = PullLoop(f"{base}/{images.alpine.digest}", token, 0.02, "digest pulls")
     by_tag = PullLoop(f"{base}/3.19", token, 0.25, "tag pulls")
+    loops = Loops(by_digest, by_tag)
     by_digest.start()
     by_tag.start()
     try:
-        idle = time.monotonic()
-        time.sleep(3)
-        latency = by_digest.window(idle, time.monotonic())
-        bench.run.add("pulls elsewhere while idle, p50 / p99", latency.p99_ms, str(latency))
-        _pages(bench, by_digest)
-        _cleanup_after_ttl(bench, by_digest, files)
+        with _pulls(bench, "idle time", loops):
+            time.sleep(5)
+        _pages(bench, loops)
+        _cleanup_after_ttl(bench, loops, files)
         if layout == "one":
-            _clear(bench, by_digest, "cli")
-            _clear(bench, by_digest, "graphql")
+            _clear(bench, loops, "cli")
+            _clear(bench, loops, "graphql")
     finally:
         by_digest.stop()
         by_tag.stop()
-    tags = by_tag.window(0, time.monotonic())
-    bench.run.add("tag pulls elsewhere (each a write), p50 / p99", tags.p99_ms, str(tags))
-    assert tags.failures == 0 and by_digest.window(0, time.monotonic()).failures == 0
+    if not OTHER_CHECKOUT:  # another checkout's failures are reported, not asserted
+        everything = (0.0, time.monotonic())
+        assert by_tag.window(*everything).failures == 0
+        assert by_digest.window(*everything).failures == 0
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
