@@ -69,7 +69,8 @@ async def _write(sql_text: str, *values: Any) -> int:
     the database between two of ours.
     """
     changed = await sql.retry_busy(lambda: sql.changed(sql_text, *values), "cache cleanup")
-    await asyncio.sleep(PAUSE_SECONDS)
+    if changed:  # a statement that found nothing held the lock for no time
+        await asyncio.sleep(PAUSE_SECONDS)
     return changed
 
 
@@ -131,7 +132,8 @@ async def _claim_blobs(batch: str, *values: Any) -> list[dict[str, Any]]:
         f" WHERE {batch} RETURNING id, digest"
     )
     rows = await sql.retry_busy(lambda: sql.fetch(statement, clock.now(), *values), "cache cleanup")
-    await asyncio.sleep(PAUSE_SECONDS)
+    if rows:
+        await asyncio.sleep(PAUSE_SECONDS)
     return rows
 
 
