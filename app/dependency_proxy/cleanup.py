@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,8 +36,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dockyard.cleanup")
 
+# SQLite has one writer at a time: short statements, so a pull waits behind
+# one at most. PostgreSQL locks rows: larger batches cost other groups nothing.
 BATCH_SIZE = 500
-PAUSE_SECONDS = 0.01
+BATCH_SIZE_POSTGRES = 2000
+PAUSE_SECONDS = 0.01  # at most; see sql.pause_after
 # A PROCESSING row this old belongs to an instance that died mid-batch: retry it.
 STALE_PROCESSING = timedelta(hours=1)
 MANIFESTS = "dependency_proxy_manifests"
@@ -65,13 +69,17 @@ class CleanupResult:
 async def _write(sql_text: str, *values: Any) -> int:
     """Run an UPDATE or DELETE (again if SQLite is busy); how many rows it changed.
 
-    Then pause: every other writer, a pull in another process included, gets
-    the database between two of ours.
+    Then pause as long as it took (at most PAUSE_SECONDS): every other writer,
+    a pull in another process included, gets the database between two of ours.
     """
+    started = time.monotonic()
     changed = await sql.retry_busy(lambda: sql.changed(sql_text, *values), "cache cleanup")
-    if changed:  # a statement that found nothing held the lock for no time
-        await asyncio.sleep(PAUSE_SECONDS)
+    await sql.pause_after(started, PAUSE_SECONDS)
     return changed
+
+
+def batch_size() -> int:
+    return BATCH_SIZE if sql.is_sqlite() else BATCH_SIZE_POSTGRES
 
 
 async def _release_stale_claims(now: datetime) -> None:
@@ -88,7 +96,7 @@ def _oldest_marked(table: str, lock_rows: bool) -> str:
     skip = " FOR UPDATE SKIP LOCKED" if lock_rows else ""
     return (
         f"id IN (SELECT id FROM {table} WHERE status = {PENDING}"
-        f" ORDER BY updated_at, id LIMIT {BATCH_SIZE}{skip})"
+        f" ORDER BY updated_at, id LIMIT {batch_size()}{skip})"
     )
 
 
@@ -105,7 +113,7 @@ def _expired(table: str, lock_rows: bool, first: int) -> str:
     skip = " FOR UPDATE SKIP LOCKED" if lock_rows else ""
     return (
         f"id IN (SELECT id FROM {table} WHERE group_id = {group} AND status = {DEFAULT}"
-        f" AND read_at <= {cutoff} LIMIT {BATCH_SIZE}{skip}) AND read_at <= {cutoff}"
+        f" AND read_at <= {cutoff} LIMIT {batch_size()}{skip}) AND read_at <= {cutoff}"
     )
 
 
@@ -115,7 +123,7 @@ async def _delete_manifests(batch: str, *values: Any) -> int:
     while True:
         gone = await _write(f"DELETE FROM {MANIFESTS} WHERE {batch}", *values)
         deleted += gone
-        if gone < BATCH_SIZE:
+        if gone < batch_size():
             return deleted
 
 
@@ -131,9 +139,9 @@ async def _claim_blobs(batch: str, *values: Any) -> list[dict[str, Any]]:
         f"UPDATE {BLOBS} SET status = {PROCESSING}, updated_at = $1"
         f" WHERE {batch} RETURNING id, digest"
     )
+    started = time.monotonic()
     rows = await sql.retry_busy(lambda: sql.fetch(statement, clock.now(), *values), "cache cleanup")
-    if rows:
-        await asyncio.sleep(PAUSE_SECONDS)
+    await sql.pause_after(started, PAUSE_SECONDS)
     return rows
 
 

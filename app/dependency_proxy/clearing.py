@@ -11,6 +11,7 @@ lets the cleanup worker finish a clear whose process died.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,8 +25,11 @@ from app.dependency_proxy import sql
 from app.dependency_proxy.cache_totals import totals_of
 from app.dependency_proxy.models import Blob, CacheClear, CacheStatus, ClearState, Manifest
 
+# SQLite has one writer at a time: short chunks, so a pull waits behind one at
+# most. PostgreSQL locks rows: larger chunks cost other groups nothing.
 CHUNK_ROWS = 500
-PAUSE_SECONDS = 0.01
+CHUNK_ROWS_POSTGRES = 2000
+PAUSE_SECONDS = 0.01  # at most; see sql.pause_after
 # A process marking a clear renews this with every chunk; a lease that ran
 # out belongs to a process that died.
 LEASE = timedelta(seconds=60)
@@ -132,7 +136,7 @@ async def _chunk_end(
     ids: list[Any] = await (
         model.filter(group_id=group_id, id__gt=after, id__lte=upto)
         .order_by("id")
-        .offset(CHUNK_ROWS - 1)
+        .offset((CHUNK_ROWS if sql.is_sqlite() else CHUNK_ROWS_POSTGRES) - 1)
         .limit(1)
         .values_list("id", flat=True)
     )
@@ -198,10 +202,11 @@ async def run(clear: CacheClear, *, steps: int | None = None) -> bool:
     """Mark chunk after chunk (all of them, or `steps`); True once the clear is finished."""
     done = 0
     while steps is None or done < steps:
+        started = time.monotonic()
         if await step(clear):
             return True
         done += 1
-        await asyncio.sleep(PAUSE_SECONDS)
+        await sql.pause_after(started, PAUSE_SECONDS)
     return False
 
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -63,6 +64,13 @@ async def changed(sql: str, *values: Any) -> int:
 def in_list(values: Sequence[Any], start: int) -> str:
     """`$start, $start+1, …` for an IN list of `values` bound after `start - 1` others."""
     return ", ".join(f"${number}" for number in range(start, start + len(values)))
+
+
+async def pause_after(started: float, longest: float) -> None:
+    """Pause as long as the work since `started` (a `time.monotonic()`) held the
+    database, at most `longest` seconds: every other writer gets in between two
+    pieces of bulk work, at little cost to short ones."""
+    await asyncio.sleep(min(longest, max(0.0, time.monotonic() - started)))
 
 
 def is_busy(error: BaseException) -> bool:

@@ -116,7 +116,7 @@ async def test_hot_queries_use_indexes_on_postgres(
         await get_cache_totals_of_groups(as_admin, [big, small])
         assert await assert_indexed(list(statements)) >= 5
 
-        monkeypatch.setattr(clearing, "CHUNK_ROWS", 500)
+        monkeypatch.setattr(clearing, "CHUNK_ROWS_POSTGRES", 500)
         monkeypatch.setattr(cleanup, "PAUSE_SECONDS", 0)
         monkeypatch.setattr(clearing, "PAUSE_SECONDS", 0)
         statements.clear()
