@@ -345,7 +345,8 @@ def test_data_scale(
 ) -> None:
     if database == "postgres" and postgres is None:
         pytest.skip("PostgreSQL is not installed")
-    bench = _prepare(tmp_path, upstream.url, database, size, layout, postgres)
+    cluster = postgres if database == "postgres" else None
+    bench = _prepare(tmp_path, upstream.url, database, size, layout, cluster)
     SCALE_REPORT.runs.append(bench.run)
     started = time.monotonic()
     manifests, files = bench.insert()
