@@ -52,10 +52,21 @@ class PullLoop(threading.Thread):
         self.interval = interval
         self.samples: list[Sample] = []
         self._stop_event = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def hold(self) -> None:
+        """Stop pulling for a while (the benchmark writes rows in bulk meanwhile)."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
 
     def run(self) -> None:
         with httpx.Client(timeout=30) as client:
             while not self._stop_event.is_set():
+                if not self._running.wait(timeout=0.1):
+                    continue
                 started = time.monotonic()
                 try:
                     status = client.get(self.url, headers=self.headers).status_code
