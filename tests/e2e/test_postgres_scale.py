@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from tortoise import connections
+from tortoise.backends.base import executor as base_executor
 
 from app import db
 from app.accounts import services as accounts
@@ -90,6 +91,9 @@ async def assert_indexed(statements: list[Statement]) -> int:
 async def test_hot_queries_use_indexes_on_postgres(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Tortoise caches each model's INSERT per connection name: tests on SQLite
+    # in this process left "default"'s with `?` placeholders.
+    monkeypatch.setattr(base_executor, "EXECUTOR_CACHE", {})
     settings = load_settings({}, data_dir=tmp_path, database_url=database_url)
     await db.migrate(settings)
     await db.init_db(settings)
