@@ -11,7 +11,7 @@ TEST_PACKAGES := docker-registry skopeo podman containerd uidmap chromium postgr
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: run screenshots test test-fast bench lint format migrations clean system-run system-test
+.PHONY: run screenshots test test-fast bench bench-scale lint format migrations clean system-run system-test
 
 run: $(RUN_STAMP)
 	$(BIN)/dockyard serve
@@ -35,6 +35,11 @@ bench: $(TEST_STAMP) system-test
 	@test -d $(VENV)/bench-extras/granian || $(BIN)/pip install -q --no-deps --target $(VENV)/bench-extras granian httptools uvloop \
 		|| echo "granian/httptools/uvloop not installed: their rows are skipped"
 	$(BIN)/pytest tests/bench -s -p no:randomly -o addopts="" -o testpaths=tests/bench
+
+# The data-scale benchmark: 1k/10k/100k manifests (x5 blobs) on SQLite and
+# PostgreSQL; about an hour on two cores (see docs/benchmarks.md for its knobs).
+bench-scale: $(TEST_STAMP) system-test
+	DOCKYARD_BENCH_SCALE=1 $(BIN)/pytest tests/bench/test_data_scale.py -s -p no:randomly -o addopts="" -o testpaths=tests/bench
 
 # Refresh the README's pictures (the browser tests take them).
 screenshots: $(TEST_STAMP) system-test

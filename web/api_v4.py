@@ -3,7 +3,8 @@
 
 `:id` is the group's number or its URL-encoded full path. Authentication is a
 personal access token with scope `api` (`PRIVATE-TOKEN` header or Bearer).
-Clearing only marks rows; the cleanup worker deletes them, as on GitLab.
+Clearing only marks rows (a large cache in the background, as GitLab's
+worker does); the cleanup worker deletes them.
 """
 
 from __future__ import annotations
@@ -54,8 +55,11 @@ async def purge_dependency_proxy_cache(request: Request) -> Response:
     group = await _find_group(request.path_params["ident"])
     if group is None:
         return _group_not_found()
+    runtime = getattr(request.app.state, "runtime", None)
     try:
-        await clear_cache(principal, group)
+        await clear_cache(
+            principal, group, background=runtime.background if runtime is not None else None
+        )
     except (NotFound, PermissionDenied):
         # Never tell a stranger the group exists (GitLab answers 403 to members
         # without Owner; 404 reveals less and scripts treat both as failure).

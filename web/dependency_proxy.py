@@ -25,6 +25,7 @@ from web.rendering import flash, group_crumbs, redirect, render
 PAGE = "dependency_proxy"
 PAGE_SIZE = 20
 CLEARED = "All items in the cache are scheduled for removal."
+CLEARING = "Clearing the cache: its items are being scheduled for removal."
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,11 @@ async def confirm_clear_cache(request: Request, principal: Principal, group: Gro
 
 
 async def clear_cache(request: Request, principal: Principal, group: Group) -> Response:
-    await clear(principal, group)  # PermissionDenied for non-Owners: a 403 page
-    flash(request, CLEARED)
+    # A large cache goes on clearing in the background; the page shows its progress.
+    runtime = getattr(request.app.state, "runtime", None)
+    background = runtime.background if runtime is not None else None
+    result = await clear(principal, group, background=background)  # non-Owners: a 403 page
+    flash(request, CLEARED if result.finished else CLEARING)
     return redirect(f"/groups/{group.full_path}/-/{PAGE}")
 
 

@@ -1,42 +1,60 @@
-"""Cache cleanup: the TTL expiry pass and the deletion pass (GitLab's two workers in one).
+"""Cache cleanup: the deletion pass and the TTL expiry (GitLab's two workers in one).
 
-Expiry marks the rows of groups with an enabled TTL policy that nobody has read
-for `ttl` days; clearing a cache marks all of a group's rows. The deletion pass
-then takes marked rows in batches, deletes them, and removes a blob's file only
-when no row in any group still references the digest and no download of it is
-in flight. Several instances may run it at once: on PostgreSQL each batch is
-claimed with `FOR UPDATE SKIP LOCKED` and moved to PROCESSING before any work.
+Clearing a cache marks a group's rows; the deletion pass takes marked rows in
+batches and deletes them. Then every group with an enabled TTL policy loses
+the entries nobody has read for `ttl` days, batch by batch in the same way.
+A blob's file is removed only when no row in any group still references the
+digest and no download of it is in flight.
+
+Every batch is a few set-based statements on indexes (`status, updated_at,
+id` for the oldest marks, `group_id, read_at` for expiry, `digest` for
+references), each short, with a pause after each write: the work grows
+linearly with the rows, and every other writer (a pull in the server while
+the CLI cleans up) gets the database in between. Blob rows are claimed with
+one `UPDATE … RETURNING` that moves a batch to PROCESSING (on PostgreSQL its
+subquery takes the rows `FOR UPDATE SKIP LOCKED`, so several instances share
+the work); a statement that finds SQLite locked by another process is retried.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tortoise.transactions import in_transaction
-
 from app import clock
-from app.dependency_proxy.models import Blob, CacheStatus, ImageTtlGroupPolicy, Manifest
+from app.dependency_proxy import clearing, sql
+from app.dependency_proxy.models import CacheStatus, ImageTtlGroupPolicy
+from app.dependency_proxy.storage import Removal
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
 log = logging.getLogger("dockyard.cleanup")
 
-BATCH_SIZE = 100
+# SQLite has one writer at a time: short statements, so a pull waits behind
+# one at most. PostgreSQL locks rows: larger batches cost other groups nothing.
+BATCH_SIZE = 500
+BATCH_SIZE_POSTGRES = 2000
+PAUSE_SECONDS = 0.01  # at most; see sql.pause_after
+REFERENCE_CHECK_SIZE = 250
 # A PROCESSING row this old belongs to an instance that died mid-batch: retry it.
 STALE_PROCESSING = timedelta(hours=1)
+MANIFESTS = "dependency_proxy_manifests"
+BLOBS = "dependency_proxy_blobs"
+DEFAULT, PENDING, PROCESSING, ERROR = (int(status) for status in CacheStatus)
 
 
 class FileStore(Protocol):
-    async def delete(self, digest: str) -> None: ...
+    async def remove_unused(self, digests: Sequence[str]) -> dict[str, Removal]: ...
 
 
 class InFlight(Protocol):
-    def in_flight(self, digest: str) -> bool: ...
+    async def in_flight_of(self, digests: Sequence[str]) -> set[str]: ...
 
 
 @dataclass(frozen=True)
@@ -45,117 +63,199 @@ class CleanupResult:
     blobs_expired: int = 0
     manifests_deleted: int = 0
     blobs_deleted: int = 0
-    files_deleted: int = 0
+    files_deleted: int = 0  # files that existed and were removed
     failed: int = 0
 
 
-async def expire_entries(now: datetime) -> tuple[int, int]:
-    """Mark entries not read for `ttl` days in every group with an enabled policy."""
-    manifests = blobs = 0
-    marked = {"status": CacheStatus.PENDING_DESTRUCTION, "updated_at": now}
-    policies = await ImageTtlGroupPolicy.filter(enabled=True).values_list("group_id", "ttl")
-    for group_id, ttl in policies:
-        cutoff = now - timedelta(days=ttl)
-        manifests += await Manifest.filter(
-            group_id=group_id, status=CacheStatus.DEFAULT, read_at__lte=cutoff
-        ).update(**marked)
-        blobs += await Blob.filter(
-            group_id=group_id, status=CacheStatus.DEFAULT, read_at__lte=cutoff
-        ).update(**marked)
-    return manifests, blobs
+async def _write(sql_text: str, *values: Any) -> int:
+    """Run an UPDATE or DELETE (again if SQLite is busy); how many rows it changed.
+
+    Then pause as long as it took (at most PAUSE_SECONDS): every other writer,
+    a pull in another process included, gets the database between two of ours.
+    """
+    started = time.monotonic()
+    changed = await sql.retry_busy(lambda: sql.changed(sql_text, *values), "cache cleanup")
+    await sql.pause_after(started, PAUSE_SECONDS)
+    return changed
 
 
-async def _claim(model: type[Manifest] | type[Blob], lock_rows: bool) -> list[Any]:
-    """Move the next batch of marked rows to PROCESSING; other workers skip them."""
-    async with in_transaction() as connection:
-        query = (
-            model.filter(status=CacheStatus.PENDING_DESTRUCTION)
-            .order_by("updated_at", "id")
-            .limit(BATCH_SIZE)
-            .using_db(connection)
-        )
-        if lock_rows:
-            query = query.select_for_update(skip_locked=True)
-        rows = list(await query)
-        if rows:
-            await (
-                model.filter(id__in=[row.pk for row in rows])
-                .using_db(connection)
-                .update(status=CacheStatus.PROCESSING, updated_at=clock.now())
-            )
-    return rows
+def batch_size() -> int:
+    return BATCH_SIZE if sql.is_sqlite() else BATCH_SIZE_POSTGRES
 
 
 async def _release_stale_claims(now: datetime) -> None:
-    for model in (Manifest, Blob):
-        await model.filter(
-            status=CacheStatus.PROCESSING, updated_at__lt=now - STALE_PROCESSING
-        ).update(status=CacheStatus.PENDING_DESTRUCTION)
+    for table in (MANIFESTS, BLOBS):
+        await _write(
+            f"UPDATE {table} SET status = {PENDING}"
+            f" WHERE status = {PROCESSING} AND updated_at < $1",
+            now - STALE_PROCESSING,
+        )
 
 
-async def delete_manifests(lock_rows: bool) -> tuple[int, int]:
-    """Manifests live in their rows: deleting the row is all there is."""
-    deleted = failed = 0
-    while rows := await _claim(Manifest, lock_rows):
-        ids = [row.id for row in rows]
-        try:
-            deleted += await Manifest.filter(id__in=ids).delete()
-        except Exception:
-            log.exception("deleting %d manifests failed", len(ids))
-            failed += await Manifest.filter(id__in=ids).update(status=CacheStatus.ERROR)
-    return deleted, failed
+def _oldest_marked(table: str, lock_rows: bool) -> str:
+    """The next batch of marked rows, oldest mark first, on the (status, updated_at, id) index."""
+    skip = " FOR UPDATE SKIP LOCKED" if lock_rows else ""
+    return (
+        f"id IN (SELECT id FROM {table} WHERE status = {PENDING}"
+        f" ORDER BY updated_at, id LIMIT {batch_size()}{skip})"
+    )
 
 
-async def _file_unreferenced(row: Blob, downloads: InFlight) -> bool:
-    # Rows being deleted right now (PROCESSING, this one included) are no references.
-    others = Blob.filter(digest=row.digest).exclude(id=row.id)
-    others = others.exclude(status=CacheStatus.PROCESSING)
-    return not await others.exists() and not downloads.in_flight(row.digest)
+def _expired(table: str, lock_rows: bool, first: int) -> str:
+    """A batch of a group's entries last read before a cutoff, on (group_id, read_at);
+    the group and the cutoff are parameters `first` and `first + 1`.
 
-
-async def _delete_blob(row: Blob, store: FileStore, downloads: InFlight) -> bool:
-    """Delete the file if nothing else references it, then the row. True when the file went.
-
-    The file goes first: if that fails, the row survives and is marked ERROR.
+    read_at is checked again outside the subquery, on the row as it is when it
+    is changed (PostgreSQL re-reads a row a pull touched meanwhile), so an entry
+    pulled a moment ago stays. An indexed condition out there instead would make
+    SQLite walk that whole index rather than the batch's ids.
     """
-    unreferenced = await _file_unreferenced(row, downloads)
-    if unreferenced:
-        await store.delete(row.digest)
-    await Blob.filter(id=row.id).delete()
-    return unreferenced
+    group, cutoff = f"${first}", f"${first + 1}"
+    skip = " FOR UPDATE SKIP LOCKED" if lock_rows else ""
+    return (
+        f"id IN (SELECT id FROM {table} WHERE group_id = {group} AND status = {DEFAULT}"
+        f" AND read_at <= {cutoff} LIMIT {batch_size()}{skip}) AND read_at <= {cutoff}"
+    )
 
 
-async def delete_blobs(store: FileStore, downloads: InFlight, lock_rows: bool) -> tuple[int, ...]:
-    deleted = files = failed = 0
-    while rows := await _claim(Blob, lock_rows):
-        for row in rows:
-            try:
-                files += await _delete_blob(row, store, downloads)
-                deleted += 1
-            except Exception:
-                log.exception("deleting blob row %s (%s) failed", row.id, row.digest)
-                await Blob.filter(id=row.id).update(status=CacheStatus.ERROR)
-                failed += 1
-    return deleted, files, failed
+async def _delete_manifests(batch: str, *values: Any) -> int:
+    """Manifests live in their rows: deleting them is one statement per batch."""
+    deleted = 0
+    while True:
+        gone = await _write(f"DELETE FROM {MANIFESTS} WHERE {batch}", *values)
+        deleted += gone
+        if gone < batch_size():
+            return deleted
+
+
+async def delete_manifests(lock_rows: bool) -> int:
+    return await _delete_manifests(_oldest_marked(MANIFESTS, lock_rows))
+
+
+async def _claim_blobs(batch: str, *values: Any) -> list[dict[str, Any]]:
+    """Move a batch of blob rows (`batch`: a condition; $1 is now) to PROCESSING; other
+    workers skip them. One statement: on SQLite nothing runs between the choice and the
+    update; on PostgreSQL the subquery holds the rows locked until then."""
+    statement = (
+        f"UPDATE {BLOBS} SET status = {PROCESSING}, updated_at = $1"
+        f" WHERE {batch} RETURNING id, digest"
+    )
+    started = time.monotonic()
+    rows = await sql.retry_busy(lambda: sql.fetch(statement, clock.now(), *values), "cache cleanup")
+    await sql.pause_after(started, PAUSE_SECONDS)
+    return rows
+
+
+async def _still_referenced(digests: list[str]) -> set[str]:
+    """Digests some row still uses: any status but PROCESSING (those are being deleted).
+
+    A few hundred digests per query: with thousands, PostgreSQL's planner may
+    prefer reading the whole table to as many probes of the `digest` index.
+    """
+    found: set[str] = set()
+    for start in range(0, len(digests), REFERENCE_CHECK_SIZE):
+        part = digests[start : start + REFERENCE_CHECK_SIZE]
+        rows = await sql.fetch(
+            f"SELECT DISTINCT digest FROM {BLOBS}"
+            f" WHERE digest IN ({sql.in_list(part, 1)}) AND status <> {PROCESSING}",
+            *part,
+        )
+        found.update(str(row["digest"]) for row in rows)
+    return found
+
+
+@dataclass
+class _BlobBatch:
+    deleted: int = 0
+    files: int = 0
+    failed: int = 0
+
+
+async def _delete_blob_batch(
+    rows: list[dict[str, Any]], store: FileStore, downloads: InFlight
+) -> _BlobBatch:
+    """Files first, then rows: a file that cannot be deleted keeps its rows, marked ERROR."""
+    result = _BlobBatch()
+    digests = sorted({str(row["digest"]) for row in rows})
+    referenced = await _still_referenced(digests)
+    unreferenced = [digest for digest in digests if digest not in referenced]
+    downloading = await downloads.in_flight_of(unreferenced)
+    removals = await store.remove_unused([d for d in unreferenced if d not in downloading])
+    result.files = sum(1 for outcome in removals.values() if outcome == Removal.REMOVED)
+    broken = {digest for digest, outcome in removals.items() if outcome == Removal.FAILED}
+    for digest in sorted(broken):
+        log.error("deleting the file of %s failed; its rows are marked ERROR", digest)
+    gone = [int(row["id"]) for row in rows if row["digest"] not in broken]
+    kept = [int(row["id"]) for row in rows if row["digest"] in broken]
+    if gone:
+        result.deleted = await _write(
+            f"DELETE FROM {BLOBS} WHERE id IN ({sql.in_list(gone, 1)})", *gone
+        )
+    if kept:
+        result.failed = await _write(
+            f"UPDATE {BLOBS} SET status = {ERROR} WHERE id IN ({sql.in_list(kept, 1)})", *kept
+        )
+    return result
+
+
+async def _delete_blobs(
+    store: FileStore, downloads: InFlight, batch: str, *values: Any
+) -> _BlobBatch:
+    total = _BlobBatch()
+    while rows := await _claim_blobs(batch, *values):
+        done = await _delete_blob_batch(rows, store, downloads)
+        total.deleted += done.deleted
+        total.files += done.files
+        total.failed += done.failed
+    return total
+
+
+async def delete_blobs(store: FileStore, downloads: InFlight, lock_rows: bool) -> _BlobBatch:
+    return await _delete_blobs(store, downloads, _oldest_marked(BLOBS, lock_rows))
+
+
+async def expire_entries(
+    now: datetime, store: FileStore, downloads: InFlight, lock_rows: bool
+) -> tuple[int, _BlobBatch]:
+    """Delete entries not read for `ttl` days in every group with an enabled policy.
+
+    Expired entries go at once, as marked ones do, rather than being marked
+    first: one write per manifest instead of two, and nobody could see the mark.
+    """
+    manifests, blobs = 0, _BlobBatch()
+    policies = await ImageTtlGroupPolicy.filter(enabled=True).values_list("group_id", "ttl")
+    for group_id, ttl in policies:
+        cutoff = now - timedelta(days=ttl)
+        manifests += await _delete_manifests(_expired(MANIFESTS, lock_rows, 1), group_id, cutoff)
+        done = await _delete_blobs(
+            store, downloads, _expired(BLOBS, lock_rows, 2), group_id, cutoff
+        )
+        blobs.deleted += done.deleted
+        blobs.files += done.files
+        blobs.failed += done.failed
+    return manifests, blobs
 
 
 async def run_cleanup_once(runtime: Runtime) -> CleanupResult:
-    """One expiry pass, then one deletion pass over everything marked."""
+    """Finish abandoned clears, delete everything marked, then what the TTL policies expire.
+
+    Marked rows go first, so the expiry's index walk does not step over them.
+    """
     now = clock.now()
     lock_rows = not runtime.settings.is_sqlite  # SQLite has one writer anyway
-    manifests_expired, blobs_expired = await expire_entries(now)
+    store, downloads = runtime.store, runtime.downloads
+    await clearing.resume_abandoned()
     await _release_stale_claims(now)
-    manifests_deleted, manifest_failures = await delete_manifests(lock_rows)
-    blobs_deleted, files_deleted, blob_failures = await delete_blobs(
-        runtime.store, runtime.downloads, lock_rows
-    )
+    manifests_deleted = await delete_manifests(lock_rows)
+    blobs = await delete_blobs(store, downloads, lock_rows)
+    manifests_expired, expired = await expire_entries(now, store, downloads, lock_rows)
     return CleanupResult(
         manifests_expired=manifests_expired,
-        blobs_expired=blobs_expired,
-        manifests_deleted=manifests_deleted,
-        blobs_deleted=blobs_deleted,
-        files_deleted=files_deleted,
-        failed=manifest_failures + blob_failures,
+        blobs_expired=expired.deleted + expired.failed,
+        manifests_deleted=manifests_deleted + manifests_expired,
+        blobs_deleted=blobs.deleted + expired.deleted,
+        files_deleted=blobs.files + expired.files,
+        failed=blobs.failed + expired.failed,
     )
 
 

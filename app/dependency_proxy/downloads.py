@@ -32,7 +32,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from typing import Protocol
 
 from anyio import to_thread
@@ -185,6 +185,17 @@ class BlobDownloads:
         """Whether any worker on this machine is downloading (or committing) the digest."""
         hex_digest = digest_hex(digest)
         return hex_digest in self._downloads or self._coordinator.in_flight(hex_digest)
+
+    async def in_flight_of(self, digests: Sequence[str]) -> set[str]:
+        """Which of `digests` some worker on this machine is downloading: one look
+        at the spool folder for the lot, a lock check only for the spools found."""
+        wanted = {digest_hex(digest): digest for digest in digests}
+        spooling = await to_thread.run_sync(self._coordinator.spooling, set(wanted))
+        return {
+            wanted[hex_digest]
+            for hex_digest in set(self._downloads) | spooling
+            if hex_digest in wanted
+        }
 
     async def remove_stale_spools(self) -> int:
         return await to_thread.run_sync(self._coordinator.remove_stale)

@@ -79,10 +79,14 @@ class Manifest(Model):
 
     class Meta:
         table = "dependency_proxy_manifests"
+        # `status` is in one index only: marking and claiming rows (clearing,
+        # cleanup) then rewrites one index entry per row, not three.
         indexes = (
-            ("group_id", "file_name", "status"),
-            ("group_id", "digest"),
-            ("group_id", "status", "read_at", "id"),
+            ("group_id", "file_name"),  # a tag pull
+            ("group_id", "digest"),  # a digest pull
+            ("group_id", "read_at"),  # TTL expiry
+            ("group_id", "id"),  # listings: one page of a group, newest first
+            ("status", "updated_at", "id"),  # cleanup: the oldest marked rows first
         )
 
 
@@ -101,9 +105,11 @@ class Blob(Model):
     class Meta:
         table = "dependency_proxy_blobs"
         indexes = (
-            ("group_id", "digest", "status"),
-            ("group_id", "status", "read_at", "id"),
-            ("digest",),
+            ("group_id", "digest"),  # a blob pull
+            ("digest",),  # cleanup: does any group still reference the file?
+            ("group_id", "read_at"),  # TTL expiry
+            ("group_id", "id"),  # listings: one page of a group, newest first
+            ("status", "updated_at", "id"),  # cleanup: the oldest marked rows first
         )
 
     @property
@@ -133,3 +139,64 @@ class GroupCacheStatistic(Model):
 
     class Meta:
         table = "dependency_proxy_group_statistics"
+
+
+class GroupCacheTotals(Model):
+    """What a group's cache holds, in numbers: kept by the database, never counted per request.
+
+    Triggers on the manifest and blob tables (migration 0002, `cache_totals.py`)
+    change these counters in the same statement that inserts, deletes or
+    changes the status or size of a row, with relative updates, so every
+    writer (pulls, clearing, cleanup, several instances, an operator's SQL)
+    keeps them right. `dockyard cache recount` recomputes them from the rows.
+    Counts include rows on their way out (GitLab's do); `*_leaving` says how
+    many of them are PENDING_DESTRUCTION or PROCESSING.
+    """
+
+    id = fields.IntField(primary_key=True)
+    group: fields.OneToOneRelation = fields.OneToOneField(
+        "models.Group", related_name="dependency_proxy_totals", on_delete=fields.CASCADE
+    )
+    manifest_count = fields.BigIntField(default=0)
+    manifest_bytes = fields.BigIntField(default=0)
+    manifests_leaving = fields.BigIntField(default=0)
+    blob_count = fields.BigIntField(default=0)
+    blob_bytes = fields.BigIntField(default=0)
+    blobs_leaving = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "dependency_proxy_group_totals"
+
+
+class ClearState(IntEnum):
+    RUNNING = 0
+    FINISHED = 1
+
+
+class CacheClear(Model):
+    """A group's latest "clear cache": marked chunk by chunk, its progress visible to all.
+
+    Only rows that existed when the clear was asked for are marked (ids up to
+    `*_upto`); a pull after that records a fresh row that stays. `lease_until`
+    says a process is marking right now; when it passes (the process died),
+    the cleanup worker takes the clear over.
+    """
+
+    id = fields.IntField(primary_key=True)
+    group: fields.OneToOneRelation = fields.OneToOneField(
+        "models.Group", related_name="dependency_proxy_cache_clear", on_delete=fields.CASCADE
+    )
+    state = fields.IntEnumField(ClearState, default=ClearState.RUNNING)
+    total_count = fields.BigIntField(default=0)
+    manifests_marked = fields.BigIntField(default=0)
+    blobs_marked = fields.BigIntField(default=0)
+    manifest_upto = fields.BigIntField(default=0)
+    blob_upto = fields.BigIntField(default=0)
+    manifest_cursor = fields.BigIntField(default=0)
+    blob_cursor = fields.BigIntField(default=0)
+    lease_until = fields.DatetimeField(null=True)
+    started_at = fields.DatetimeField()
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "dependency_proxy_cache_clears"

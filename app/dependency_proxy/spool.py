@@ -138,6 +138,10 @@ class DownloadCoordinator(Protocol):
 
     def in_flight(self, hex_digest: str) -> bool: ...
 
+    def spooling(self, hex_digests: set[str]) -> set[str]:
+        """Which of `hex_digests` are being downloaded now (blocking: call in a thread)."""
+        ...
+
     def remove_stale(self) -> int:
         """Remove what crashed leaders left behind (blocking: call in a thread)."""
         ...
@@ -271,6 +275,19 @@ class SpoolFileCoordinator:
         # until `on_commit` has recorded its row: cleanup must wait for that too.
         committed = self._store.path_for(f"sha256:{hex_digest}")
         return is_locked(self._part(hex_digest)) or is_locked(committed)
+
+    def spooling(self, hex_digests: set[str]) -> set[str]:
+        """Which of `hex_digests` have a live spool (blocking: call in a thread).
+
+        A file already renamed into the store is still locked until its row is
+        recorded; the store checks that lock itself when it removes the file.
+        """
+        found = set()
+        for name in os.listdir(self._store.spool_dir):
+            hex_digest, _, suffix = name.partition(".")
+            if suffix == "part" and hex_digest in hex_digests and is_locked(self._part(hex_digest)):
+                found.add(hex_digest)
+        return found
 
     def remove_stale(self) -> int:
         removed = 0

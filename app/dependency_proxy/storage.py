@@ -21,7 +21,8 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
@@ -49,7 +50,9 @@ class BlobStore(Protocol):
 
     async def size(self, digest: str) -> int | None: ...
 
-    async def delete(self, digest: str) -> None: ...
+    async def delete(self, digest: str) -> bool:
+        """Remove the blob; True if it was there."""
+        ...
 
     async def write(self, digest: str, chunks: AsyncIterable[bytes]) -> int: ...
 
@@ -89,8 +92,12 @@ class LocalBlobStore:
         except FileNotFoundError:
             return None
 
-    async def delete(self, digest: str) -> None:
-        self.path_for(digest).unlink(missing_ok=True)
+    async def delete(self, digest: str) -> bool:
+        try:
+            self.path_for(digest).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     async def write(self, digest: str, chunks: AsyncIterable[bytes]) -> int:
         """Store the bytes if their sha256 is `digest`; DigestMismatch leaves nothing behind."""
@@ -112,6 +119,27 @@ class LocalBlobStore:
         finally:
             os.close(fd)
         return size
+
+    async def remove_unused(self, digests: Sequence[str]) -> dict[str, Removal]:
+        """Remove each blob's file unless a download still holds it (cleanup).
+
+        A download keeps its file locked from the spool until its row is
+        recorded; a file found locked is left for a later pass. One open, lock
+        and unlink per file, in a worker thread: the event loop keeps serving.
+        """
+        return await to_thread.run_sync(self._remove_unused, list(digests))
+
+    def _remove_unused(self, digests: list[str]) -> dict[str, Removal]:
+        root = os.path.join(self.root, "blobs", "sha256")
+        removed = {}
+        for digest in digests:
+            hex_digest = digest_hex(digest)
+            path = os.path.join(root, hex_digest[:2], hex_digest)
+            try:
+                removed[digest] = _remove_unlocked(path)
+            except OSError:
+                removed[digest] = Removal.FAILED
+        return removed
 
     def install(self, source: Path, digest: str) -> Path:
         """Atomically move a verified spool file into place (blocking: call in a thread)."""
@@ -224,6 +252,29 @@ def same_file(fd: int, path: Path) -> bool:
         return False
     opened = os.fstat(fd)
     return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+class Removal(Enum):
+    REMOVED = "removed"
+    MISSING = "missing"  # nothing to remove
+    IN_USE = "in use"  # a download holds it
+    FAILED = "failed"
+
+
+def _remove_unlocked(path: str) -> Removal:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return Removal.MISSING
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return Removal.IN_USE
+        os.unlink(path)
+        return Removal.REMOVED
+    finally:
+        os.close(fd)
 
 
 def remove_if_unlocked(path: Path) -> bool:

@@ -20,6 +20,7 @@ from app.dependency_proxy.services import group_cache
 from app.dependency_proxy.services.group_cache import CacheSummary
 from app.dependency_proxy.services.pagination import encode_cursor
 from app.errors import DockyardError
+from app.gql.cache_clear import DependencyProxyCacheClear
 from app.gql.connections import Connection, Edge, PageInfo, connection
 from app.gql.context import Info
 from app.gql.scalars import BigInt, DependencyProxyManifestID, Time, global_id, human_size
@@ -335,6 +336,11 @@ class Group:
             bytes_from_upstream=BigInt(summary.bytes_from_upstream),
             pending_destruction_count=summary.pending_destruction_count,
         )
+
+    @strawberry.field(description="Dockyard: the latest cache clear (null if never cleared).")
+    async def dependency_proxy_cache_clear(self, info: Info) -> DependencyProxyCacheClear | None:
+        progress = (await self._summary(info)).last_clear
+        return DependencyProxyCacheClear.of(progress) if progress is not None else None
 
     @strawberry.field
     async def dependency_proxy_upstream_rate_limit(

@@ -1,14 +1,20 @@
-"""Read-side group queries for the pages: your groups with your role, every group's cache size."""
+"""Read-side group queries for the pages: your groups with your role, every group (admins).
+
+What each group's cache holds is the cache's business
+(`app.dependency_proxy.services.group_cache`); the admin page puts the two together.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
+from operator import or_
 
-from tortoise.functions import Count, Sum
+from tortoise.expressions import Q
+from tortoise.functions import Count
 
 from app.accounts.models import User
 from app.accounts.principal import Principal
-from app.dependency_proxy.models import Blob, Manifest
 from app.errors import PermissionDenied
 from app.groups.models import AccessLevel, Group, Membership
 
@@ -21,12 +27,9 @@ class GroupWithRole:
 
 
 @dataclass(frozen=True)
-class GroupCacheSize:
+class GroupWithMembers:
     group: Group
-    member_count: int
-    manifest_count: int
-    blob_count: int
-    total_size_bytes: int
+    member_count: int  # direct members
 
 
 async def list_user_groups(user: User) -> list[GroupWithRole]:
@@ -39,9 +42,10 @@ async def list_user_groups(user: User) -> list[GroupWithRole]:
     if not direct:
         return []
     groups: dict[int, Group] = {item.group.id: item.group for item in memberships}
-    for key in direct:
-        for child in await Group.filter(full_path_key__startswith=key + "/"):
-            groups[child.id] = child
+    # Every subgroup of every group the user is a member of, in one query.
+    below = reduce(or_, (Q(full_path_key__startswith=key + "/") for key in direct))
+    for child in await Group.filter(below):
+        groups[child.id] = child
     result = []
     for group in groups.values():
         levels = [(direct[key], key) for key in group.ancestor_keys if key in direct]
@@ -50,34 +54,14 @@ async def list_user_groups(user: User) -> list[GroupWithRole]:
     return sorted(result, key=lambda item: item.group.full_path_key)
 
 
-async def list_groups_with_cache_size(principal: Principal) -> list[GroupCacheSize]:
-    """Every group with what its cache holds (admin area)."""
+async def list_groups_with_member_count(principal: Principal) -> list[GroupWithMembers]:
+    """Every group with its number of direct members (admin area), by full path."""
     if not principal.is_admin or not principal.has_scope("api"):
         raise PermissionDenied("only administrators may list every group")
     groups = await Group.all().order_by("full_path_key")
-    blobs = await _sums(Blob)
-    manifests = await _sums(Manifest)
     members = dict(
         await Membership.annotate(count=Count("id"))
         .group_by("group_id")
         .values_list("group_id", "count")
     )
-    return [
-        GroupCacheSize(
-            group=group,
-            member_count=int(members.get(group.id, 0)),
-            manifest_count=manifests.get(group.id, (0, 0))[0],
-            blob_count=blobs.get(group.id, (0, 0))[0],
-            total_size_bytes=blobs.get(group.id, (0, 0))[1] + manifests.get(group.id, (0, 0))[1],
-        )
-        for group in groups
-    ]
-
-
-async def _sums(model: type[Blob] | type[Manifest]) -> dict[int, tuple[int, int]]:
-    rows = (
-        await model.annotate(count=Count("id"), total=Sum("size"))
-        .group_by("group_id")
-        .values_list("group_id", "count", "total")
-    )
-    return {int(group_id): (int(count), int(total or 0)) for group_id, count, total in rows}
+    return [GroupWithMembers(group, int(members.get(group.id, 0))) for group in groups]

@@ -11,6 +11,9 @@ class InstanceSetting(Model):
     dependency_proxy_enabled = fields.BooleanField(default=True)
     # None: use the configured DOCKYARD_REGISTRY_TOKEN_EXPIRE_MINUTES.
     registry_token_expire_minutes = fields.IntField(null=True)
+    # When the first start was settled (root created, or an admin already
+    # existed): later starts never create root again, whatever users exist.
+    initialized_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -7,11 +7,12 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from app import clock
 from app.accounts import services as accounts
 from app.accounts.models import User
 from app.accounts.principal import Principal
 from app.config import Settings
-from app.errors import InvalidInput, PermissionDenied
+from app.errors import AlreadyExists, InvalidInput, PermissionDenied
 from app.instance.models import InstanceSetting
 
 INITIAL_ROOT_PASSWORD_FILE = "initial_root_password"
@@ -67,23 +68,39 @@ class FirstStart:
 
 
 async def ensure_root_user(settings: Settings) -> FirstStart | None:
-    """On the very first start (no users at all), create the admin `root`.
+    """On the first start, create the admin `root`, unless an administrator exists.
 
-    Its random password goes to `<data dir>/initial_root_password` (mode 0600),
-    as GitLab does. Later starts find users and leave everything alone.
+    "First" is the instance's own flag (`initialized_at`), not "no users yet":
+    an operator who creates users with the CLI before the first `serve` still
+    gets `root`, and one who created an admin with `--admin` needs none.
+    Its random password goes to `<data dir>/initial_root_password` (mode
+    0600), as GitLab does. Later starts leave everything alone.
     """
-    if await User.exists():
+    await _row()
+    # Claiming the flag first means one of several processes starting at once goes on.
+    claimed = await InstanceSetting.filter(id=1, initialized_at__isnull=True).update(
+        initialized_at=clock.now()
+    )
+    if not claimed or await User.exists(is_admin=True):
         return None
     password = secrets.token_urlsafe(18)
-    # Like GitLab's expired password: the first sign-in leads to the password page.
-    root = await accounts.create_user(
-        "root",
-        "root@localhost.invalid",
-        password,
-        name="Administrator",
-        is_admin=True,
-        password_change_required=True,
-    )
+    try:
+        # Like GitLab's expired password: the first sign-in leads to the password page.
+        root = await accounts.create_user(
+            "root",
+            "root@localhost.invalid",
+            password,
+            name="Administrator",
+            is_admin=True,
+            password_change_required=True,
+        )
+    except AlreadyExists:
+        # Try again on the next start, once the operator has sorted it out.
+        await InstanceSetting.filter(id=1).update(initialized_at=None)
+        raise AlreadyExists(
+            "a user named 'root' exists but there is no administrator: "
+            "create one with `dockyard user create NAME --email EMAIL --admin`"
+        ) from None
     password_file = settings.data_dir / INITIAL_ROOT_PASSWORD_FILE
     fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.bench.report import REPORT
+from tests.bench.scale_report import SCALE_REPORT
 from tests.bench.servers import DockyardTemplate, provision_template
 from tests.bench.workload import BenchImages, push_bench_images
 from tests.support.fixtures import SeededReferenceRegistry
@@ -55,6 +56,13 @@ def fresh_proxy(tmp_path: Path, upstream: SeededReferenceRegistry) -> Iterator[P
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SCALE_REPORT.runs:
+        terminalreporter.section("Dockyard data-scale benchmark")
+        terminalreporter.write_line(SCALE_REPORT.table())
+        results = os.environ.get("DOCKYARD_BENCH_SCALE_RESULTS")
+        if results:
+            SCALE_REPORT.save(Path(results))
+            terminalreporter.write_line(f"results saved to {results}")
     if not REPORT.rows:
         return
     terminalreporter.section("Dockyard benchmark")

@@ -91,8 +91,12 @@ def test_a_live_instance_on_postgres_pulls_clears_and_cleans(
             data = (target / blob.digest.split(":", 1)[1]).read_bytes()
             assert "sha256:" + hashlib.sha256(data).hexdigest() == blob.digest
 
+        # The totals the database keeps match a recount after real pulls, clear and cleanup.
+        assert server.cli("cache", "recount") == {"groups": 1, "corrected": []}
         cleared = server.cli("cache", "clear", account.group)
         assert cleared["manifests_marked"] == 1
         assert cleared["blobs_marked"] == len(seeded_images.alpine.blobs)
+        assert server.cli("cache", "recount") == {"groups": 1, "corrected": []}
         cleaned = server.cli("cache", "cleanup")
         assert cleaned["files_deleted"] == len(seeded_images.alpine.blobs)
+        assert server.cli("cache", "recount") == {"groups": 1, "corrected": []}

@@ -322,14 +322,19 @@ def test_owner_clears_the_cache_through_the_dialog(world: World, new_page: Any) 
     rows = page.locator(".image-row")
     if rows.count():
         assert rows.count() == page.locator(".image-row.scheduled").count()
-    # The cleanup worker deletes marked rows within a few seconds (interval 1 s here).
+    # The cleanup worker deletes marked rows within a few seconds (interval 1 s
+    # here): manifests first, then blobs, so for a moment the page rightly shows
+    # no images while blobs are still on their way out. Wait for both to be gone.
+    emptied = "Contains 0 blobs of images (0 B)"
     for _ in range(40):
-        if page.locator("#empty-state").count():
+        if page.locator("#empty-state").count() and (
+            page.locator("#blob-summary").inner_text() == emptied
+        ):
             break
         page.wait_for_timeout(500)
         page.reload()
     assert page.locator("#empty-state").is_visible()
-    assert page.locator("#blob-summary").inner_text() == "Contains 0 blobs of images (0 B)"
+    assert page.locator("#blob-summary").inner_text() == emptied
 
 
 def test_members_page_and_deploy_token(world: World, new_page: Any) -> None:

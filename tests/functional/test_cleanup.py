@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +18,7 @@ from app import clock
 from app.accounts import services as accounts
 from app.accounts.principal import Principal
 from app.config import Settings
+from app.dependency_proxy import cleanup, storage
 from app.dependency_proxy.cleanup import CleanupResult, run_cleanup_once
 from app.dependency_proxy.models import Blob, CacheStatus, ImageTtlGroupPolicy, Manifest
 from app.dependency_proxy.services.clear_cache import clear_cache
@@ -34,8 +35,8 @@ class FakeDownloads:
 
     running: set[str] = field(default_factory=set)
 
-    def in_flight(self, digest: str) -> bool:
-        return digest in self.running
+    async def in_flight_of(self, digests: Sequence[str]) -> set[str]:
+        return self.running & set(digests)
 
 
 @dataclass
@@ -165,15 +166,17 @@ async def test_fresh_row_next_to_a_marked_one_keeps_the_file(runtime: CleanupRun
     assert await runtime.store.exists(fresh.digest)
 
 
-async def test_failed_deletion_marks_the_row_error(runtime: CleanupRuntime) -> None:
+async def test_failed_deletion_marks_the_row_error(
+    runtime: CleanupRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     acme = await groups.create_group("acme")
     blob = await stored_blob(runtime, acme, b"layer")
     await clear_cache(await owner_of(acme), acme)
 
-    async def broken_delete(digest: str) -> None:
+    def broken_unlink(path: str) -> None:
         raise OSError("disk on fire")
 
-    runtime.store.delete = broken_delete  # type: ignore[method-assign]
+    monkeypatch.setattr(storage.os, "unlink", broken_unlink)
     result = await run_cleanup_once(runtime)
     assert result.failed == 1
     assert (await Blob.get(id=blob.id)).status == CacheStatus.ERROR
@@ -209,3 +212,36 @@ def test_cli_cache_clear_and_cleanup(tmp_path: Path) -> None:
     assert cleaned["blobs_deleted"] == 0 and cleaned["failed"] == 0
     missing = cli("cache", "clear", "nope", ok=False)
     assert missing.stderr.strip() == "error: group 'nope' not found"
+
+
+async def test_files_deleted_counts_only_files_that_were_there(runtime: CleanupRuntime) -> None:
+    acme = await groups.create_group("acme")
+    present = await stored_blob(runtime, acme, b"on disk")
+    missing = await stored_blob(runtime, acme, b"lost")
+    await runtime.store.delete(missing.digest)  # an operator removed it by hand
+    await clear_cache(await owner_of(acme), acme)
+    result = await run_cleanup_once(runtime)
+    assert (result.blobs_deleted, result.files_deleted) == (2, 1)
+    assert not await runtime.store.exists(present.digest)
+
+
+async def test_batches_remove_a_file_only_with_its_last_reference(
+    runtime: CleanupRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cleanup, "BATCH_SIZE", 3)
+    acme = await groups.create_group("acme")
+    other = await groups.create_group("other")
+    layers = [f"layer {number}".encode() for number in range(7)]
+    for content in layers:
+        await stored_blob(runtime, acme, content)
+    kept = [await stored_blob(runtime, other, content) for content in layers[:2]]
+    await manifest(acme, "latest")
+
+    await clear_cache(await owner_of(acme), acme)
+    result = await run_cleanup_once(runtime)
+    assert (result.manifests_deleted, result.blobs_deleted, result.files_deleted) == (1, 7, 5)
+    assert result.failed == 0
+    for row in kept:  # other still holds these two
+        assert await runtime.store.exists(row.digest)
+    assert await Blob.filter(group_id=acme.id).count() == 0
+    assert await Blob.filter(group_id=other.id, status=CacheStatus.DEFAULT).count() == 2

@@ -3,29 +3,27 @@
 Counts and sizes follow GitLab: every row is counted whatever its status,
 because a row pending destruction still occupies storage until the cleanup
 worker deletes it; `pending_destruction_count` says how many are on their way
-out, so a page can show it.
+out, so a page can show it. They come from the counters the database keeps
+(`cache_totals.py`), and listings are keyset pages on the `(group_id, id)`
+index, so a request costs the same for ten rows or a million.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tortoise.functions import Count, Sum
-
 from app.accounts.principal import Principal
 from app.config import Settings
+from app.dependency_proxy.cache_totals import CacheTotals, totals_of, totals_of_groups
+from app.dependency_proxy.clearing import ClearProgress, progress_of
 from app.dependency_proxy.group_settings import identity_of
-from app.dependency_proxy.models import (
-    Blob,
-    CacheStatus,
-    GroupSetting,
-    ImageTtlGroupPolicy,
-    Manifest,
-)
+from app.dependency_proxy.models import Blob, GroupSetting, ImageTtlGroupPolicy, Manifest
 from app.dependency_proxy.services.access import require_reader
 from app.dependency_proxy.services.pagination import Page, paginate
 from app.dependency_proxy.statistics import CacheStatistics, read_counts
+from app.errors import PermissionDenied
 from app.groups import policy
 from app.groups.models import Group
 
@@ -46,7 +44,6 @@ MANIFEST_LISTING_FIELDS = (
     "created_at",
     "updated_at",
 )
-_LEAVING = (CacheStatus.PENDING_DESTRUCTION, CacheStatus.PROCESSING)
 
 
 class RateLimitLike(Protocol):
@@ -82,30 +79,7 @@ class CacheSummary:
     rate_limit_remaining: int | None
     pending_destruction_count: int
     can_administer: bool  # may change settings and clear the cache
-
-
-@dataclass(frozen=True)
-class _Totals:
-    count: int = 0
-    size: int = 0
-    leaving: int = 0
-
-
-async def _totals(model: type[Manifest] | type[Blob], group_id: int) -> _Totals:
-    """One grouped query: rows and bytes per status."""
-    rows = (
-        await model.filter(group_id=group_id)
-        .annotate(count=Count("id"), total=Sum("size"))
-        .group_by("status")
-        .values_list("status", "count", "total")
-    )
-    count = size = leaving = 0
-    for status, rows_of_status, total in rows:
-        count += int(rows_of_status)
-        size += int(total or 0)
-        if int(status) in _LEAVING:
-            leaving += int(rows_of_status)
-    return _Totals(count, size, leaving)
+    last_clear: ClearProgress | None  # the latest "clear cache", running or finished
 
 
 def image_prefix(settings: Settings, group: Group) -> str:
@@ -123,8 +97,7 @@ async def get_cache_summary(
 ) -> CacheSummary:
     """The group's cache at a glance (Guest or more)."""
     await require_reader(principal, group)
-    manifests = await _totals(Manifest, group.id)
-    blobs = await _totals(Blob, group.id)
+    totals = await totals_of(group.id)
     counts = await read_counts(statistics, group.id)
     # Reading never creates the lazily built rows: unsaved ones carry the defaults.
     setting = await GroupSetting.get_or_none(group_id=group.id) or GroupSetting(group_id=group.id)
@@ -135,9 +108,9 @@ async def get_cache_summary(
     hits = counts.manifest_hits + counts.blob_hits
     lookups = hits + counts.manifest_misses + counts.blob_misses
     return CacheSummary(
-        image_count=manifests.count,
-        blob_count=blobs.count,
-        total_size_bytes=manifests.size + blobs.size,
+        image_count=totals.manifest_count,
+        blob_count=totals.blob_count,
+        total_size_bytes=totals.total_size_bytes,
         manifest_hits=counts.manifest_hits,
         manifest_misses=counts.manifest_misses,
         blob_hits=counts.blob_hits,
@@ -154,8 +127,9 @@ async def get_cache_summary(
         ttl_days=ttl.ttl,
         rate_limit_limit=rate_limit.limit if rate_limit is not None else None,
         rate_limit_remaining=rate_limit.remaining if rate_limit is not None else None,
-        pending_destruction_count=manifests.leaving + blobs.leaving,
+        pending_destruction_count=totals.leaving_count,
         can_administer=owner,
+        last_clear=await progress_of(group.id),
     )
 
 
@@ -187,3 +161,12 @@ async def list_blobs(
     await require_reader(principal, group)
     query: Any = Blob.filter(group_id=group.id)
     return await paginate(query, first=first, after=after, last=last, before=before)
+
+
+async def get_cache_totals_of_groups(
+    principal: Principal, groups: Sequence[Group]
+) -> dict[int, CacheTotals]:
+    """What each group's cache holds (admin area): one indexed query for the lot."""
+    if not principal.is_admin or not principal.has_scope("api"):
+        raise PermissionDenied("only administrators may see every group's cache")
+    return await totals_of_groups(group.id for group in groups)

@@ -1,4 +1,8 @@
-"""clearDependencyProxyCache: Dockyard's own (GitLab only has the REST endpoint)."""
+"""clearDependencyProxyCache: Dockyard's own (GitLab only has the REST endpoint).
+
+It answers when every entry is marked (in chunks: pulls go on meanwhile);
+`Group.dependencyProxyCacheClear` shows a running clear's progress.
+"""
 
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ VARIABLES: dict[str, dict[str, Any]] = {
     "getDependencyProxyDetails": {"fullPath": "acme", "first": 10},
     "getDependencyProxyBlobs": {"fullPath": "acme", "first": 10},
     "getDependencyProxyStatistics": {"fullPath": "acme"},
+    "getDependencyProxyCacheClear": {"fullPath": "acme"},
     "getDependencyProxySettings": {"fullPath": "acme"},
     "getGroups": {"search": "acme"},
     "getCurrentUser": {},

@@ -304,16 +304,21 @@ async def test_in_flight_while_downloading_and_not_after(
     upstream = FakeUpstream(FakeBlob(DATA, gate=gate))
     other_worker = BlobDownloads(store, max_size=1 << 20, chunk_size=CHUNK)
 
+    idle = "sha256:" + "0" * 64
     assert not downloads.in_flight(DIGEST)
     reader = await downloads.open(DIGEST, upstream.start)
     assert downloads.in_flight(DIGEST)
     assert other_worker.in_flight(DIGEST)  # seen through the spool lock alone
+    # The batch question cleanup asks gives the same answers.
+    assert await downloads.in_flight_of([DIGEST, idle]) == {DIGEST}
+    assert await other_worker.in_flight_of([DIGEST, idle]) == {DIGEST}
 
     gate.set()
     assert await read_all(reader) == DATA
     await asyncio.sleep(0)
     assert not downloads.in_flight(DIGEST)
     assert not other_worker.in_flight(DIGEST)
+    assert await other_worker.in_flight_of([DIGEST, idle]) == set()
     await other_worker.aclose()
 
 

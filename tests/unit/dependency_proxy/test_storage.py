@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.dependency_proxy.errors import BlobUnknown, DigestMismatch, InvalidReference
-from app.dependency_proxy.storage import LocalBlobStore, create_locked, is_locked
+from app.dependency_proxy.storage import LocalBlobStore, Removal, create_locked, is_locked
 
 DATA = bytes(range(256)) * 1000
 DIGEST = f"sha256:{hashlib.sha256(DATA).hexdigest()}"
@@ -81,11 +82,13 @@ async def test_missing_blob(store: LocalBlobStore) -> None:
         await collect(store.open(DIGEST))
 
 
-async def test_delete_is_idempotent(store: LocalBlobStore) -> None:
+async def test_delete_is_idempotent_and_says_whether_the_file_was_there(
+    store: LocalBlobStore,
+) -> None:
     await store.write(DIGEST, chunked(DATA))
 
-    await store.delete(DIGEST)
-    await store.delete(DIGEST)
+    assert await store.delete(DIGEST) is True
+    assert await store.delete(DIGEST) is False
 
     assert not await store.exists(DIGEST)
 
@@ -123,3 +126,20 @@ def test_locked_file_is_created_once_and_never_visible_unlocked(tmp_path: Path) 
         os.close(fd)
     assert not is_locked(path)
     assert [p.name for p in tmp_path.iterdir()] == ["x.part"]
+
+
+async def test_remove_unused_leaves_a_file_a_download_still_holds(store: LocalBlobStore) -> None:
+    await store.write(DIGEST, chunked(DATA))
+    other = "sha256:" + hashlib.sha256(b"other").hexdigest()
+    await store.write(other, chunked(b"other"))
+    missing = "sha256:" + "0" * 64
+    # A download that committed its file but has not recorded its row holds the lock.
+    fd = os.open(store.path_for(other), os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        outcome = await store.remove_unused([DIGEST, other, missing])
+    finally:
+        os.close(fd)
+    assert outcome == {DIGEST: Removal.REMOVED, other: Removal.IN_USE, missing: Removal.MISSING}
+    assert not await store.exists(DIGEST)
+    assert await store.exists(other)
