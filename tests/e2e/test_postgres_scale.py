@@ -17,7 +17,7 @@ from tortoise import connections
 from tortoise.backends.base import executor as base_executor
 
 from app import db
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.principal import Principal
 from app.config import Settings, load_settings
 from app.dependency_proxy import cleanup, clearing
@@ -31,7 +31,7 @@ from app.dependency_proxy.services.group_cache import (
     list_manifests,
 )
 from app.dependency_proxy.storage import LocalBlobStore
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel
 from tests.e2e.test_postgres import postgres  # noqa: F401 (the throwaway cluster)
 from tests.support.bulk_rows import PostgresRows

@@ -8,12 +8,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from app.accounts import services as accounts
+from app.accounts import records as accounts
+from app.api import rest as api_v4
 from app.dependency_proxy.models import Blob, CacheStatus
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel, Group
 from tests.support.cache_rows import add_blob, add_manifest
-from web import api_v4
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from app import clock
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy import cleanup, storage
@@ -23,7 +23,7 @@ from app.dependency_proxy.cleanup import CleanupResult, run_cleanup_once
 from app.dependency_proxy.models import Blob, CacheStatus, ImageTtlGroupPolicy, Manifest
 from app.dependency_proxy.services.clear_cache import clear_cache
 from app.dependency_proxy.storage import LocalBlobStore
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel, Group
 
 START = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)

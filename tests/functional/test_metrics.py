@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.asgi import create_app
 from app.config import Settings, load_settings, prepare_data_dir
 

@@ -17,10 +17,11 @@ import httpx
 import pytest
 
 from app import clock
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.models import DeployToken, PersonalAccessToken, UserState
 from app.config import Settings
-from app.groups import services as groups
+from app.groups import deploy_tokens
+from app.groups import records as groups
 from app.groups.models import AccessLevel
 from tests.security.registry_answers import (
     assert_challenge,
@@ -35,6 +36,7 @@ from tests.security.registry_answers import (
 from tests.security.tenancy import with_upstream
 from tests.support.fixtures import SeededReferenceRegistry
 from tests.support.images import SeededImages
+from tests.support.operator import OPERATOR
 
 pytestmark = pytest.mark.e2e  # the reference registry is the upstream
 BOTH = "read_registry,write_registry"
@@ -87,7 +89,9 @@ async def _pat() -> Login:
 
 
 async def _deploy() -> Login:
-    created = await accounts.create_deploy_token(await groups.get_group("acme"), "ci", BOTH)
+    created = await deploy_tokens.create_deploy_token(
+        OPERATOR, await groups.get_group("acme"), "ci", BOTH
+    )
     return Login(created.username, created.secret)
 
 
@@ -118,7 +122,7 @@ async def _remove_admin() -> None:
 
 
 async def _revoke_deploy_token() -> None:
-    await accounts.revoke_deploy_token(await groups.get_group("acme"), "ci")
+    await deploy_tokens.revoke_deploy_token(OPERATOR, await groups.get_group("acme"), "ci")
 
 
 async def _expire_deploy_token() -> None:
@@ -181,8 +185,8 @@ async def test_a_jwt_for_one_group_does_not_open_another_the_principal_may_pull_
 async def test_a_subgroup_deploy_token_does_not_reach_the_parent_or_a_sibling(
     client: httpx.AsyncClient, alice: None, seeded_images: SeededImages
 ) -> None:
-    created = await accounts.create_deploy_token(
-        await groups.get_group("acme/platform"), "ci", BOTH
+    created = await deploy_tokens.create_deploy_token(
+        OPERATOR, await groups.get_group("acme/platform"), "ci", BOTH
     )
     login = Login(created.username, created.secret)
     token = await jwt_for(client, login, "acme", "acme/other", "acme/platform")
@@ -202,8 +206,8 @@ async def test_a_token_presented_under_another_name_is_refused(
     await accounts.create_user("mallory", "mallory@example.com", "mallory-password-1")
     pat = await _pat()
     deploy = await _deploy()
-    other_deploy = await accounts.create_deploy_token(
-        await groups.get_group("beta"), "ci", BOTH, username="beta-ci"
+    other_deploy = await deploy_tokens.create_deploy_token(
+        OPERATOR, await groups.get_group("beta"), "ci", BOTH, username="beta-ci"
     )
     for username, secret in (
         ("mallory", pat.secret),

@@ -14,7 +14,7 @@ import pytest
 from graphql import build_schema, parse, validate
 from itsdangerous import TimestampSigner
 
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts import user_sessions
 from app.asgi import SESSION_COOKIE
 from app.gql.schema import sdl

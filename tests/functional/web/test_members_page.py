@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.accounts.models import DeployToken, User
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel, Group, Membership
 from tests.functional.web.conftest import Browser, make_user
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from app.accounts import services as accounts
+from app.accounts import authentication
+from app.accounts import records as accounts
 from app.accounts.models import PersonalAccessToken, User
 from tests.functional.web.conftest import Browser
 
@@ -24,7 +25,7 @@ async def test_token_is_shown_once_with_a_docker_login_line(as_owner: Browser, o
     secret = secret_in(response.text)
     assert secret.startswith("dypat-")
     assert "docker login dockyard.test -u olivia --password-stdin" in response.text
-    principal = await accounts.authenticate_personal_access_token(secret, "olivia")
+    principal = await authentication.authenticate_personal_access_token(secret, "olivia")
     assert principal is not None and principal.may_use_dependency_proxy
     listing = await as_owner.get(PAGE)
     assert secret not in listing.text

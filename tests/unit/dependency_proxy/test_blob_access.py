@@ -25,7 +25,7 @@ from app.dependency_proxy.services.get_blob import (
 )
 from app.dependency_proxy.spool import BlobReader
 from app.dependency_proxy.upstream import UpstreamCredentials
-from app.groups import services as groups
+from app.groups import records as groups
 from app.runtime import Runtime
 from tests.conftest import TEST_SECRET
 from tests.support.fake_upstream import FakeUpstream

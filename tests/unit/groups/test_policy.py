@@ -4,13 +4,14 @@ import pytest
 
 from app import clock
 from app.accounts import authentication
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.models import UserState
 from app.accounts.principal import Principal
 from app.errors import AlreadyExists, NotFound
-from app.groups import policy
-from app.groups import services as groups
+from app.groups import deploy_tokens, policy
+from app.groups import records as groups
 from app.groups.models import AccessLevel
+from tests.support.operator import OPERATOR
 from tests.unit.accounts.checks import CHECK
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -113,7 +114,9 @@ async def test_personal_access_tokens_are_limited_by_scope(
 
 async def test_deploy_token_works_for_its_group_and_subgroups_only() -> None:
     acme, platform, ci, other = await make_tree()
-    created = await accounts.create_deploy_token(platform, "d", "read_registry,write_registry")
+    created = await deploy_tokens.create_deploy_token(
+        OPERATOR, platform, "d", "read_registry,write_registry"
+    )
     token = await authentication.authenticate(created.username, created.secret, CHECK)
     assert token is not None
     assert await policy.can_pull(token, platform)
@@ -126,15 +129,19 @@ async def test_deploy_token_works_for_its_group_and_subgroups_only() -> None:
 
 async def test_deploy_token_needs_both_registry_scopes_to_pull() -> None:
     acme, *_ = await make_tree()
-    created = await accounts.create_deploy_token(acme, "d", "read_registry")
+    created = await deploy_tokens.create_deploy_token(OPERATOR, acme, "d", "read_registry")
     token = await authentication.authenticate(created.username, created.secret, CHECK)
     assert token is not None and not await policy.can_pull(token, acme)
 
 
 async def test_expired_deploy_token_fails() -> None:
     acme, *_ = await make_tree()
-    created = await accounts.create_deploy_token(
-        acme, "d", "read_registry,write_registry", expires_at=clock.today() + timedelta(days=1)
+    created = await deploy_tokens.create_deploy_token(
+        OPERATOR,
+        acme,
+        "d",
+        "read_registry,write_registry",
+        expires_at=clock.today() + timedelta(days=1),
     )
     later = clock.now() + timedelta(days=2)
     clock.set_clock(lambda: later)
