@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app.accounts.models import User, UserState, UserType
@@ -147,8 +148,10 @@ async def members_page(group: Group, search: str | None = None, **page: Any) -> 
     queries: the page of users, then their memberships in the group's lineage."""
     lineage = await ancestors_and_self(group)
     lineage_ids = [item.id for item in lineage]
-    users = User.filter(memberships__group_id__in=lineage_ids).exclude(
-        user_type=UserType.GROUP_BOT, state=UserState.BLOCKED
+    # Bots of revoked group access tokens are blocked: they are no members any more.
+    users = User.filter(
+        ~Q(user_type=UserType.GROUP_BOT, state=UserState.BLOCKED),
+        memberships__group_id__in=lineage_ids,
     )
     if search and search.strip():
         users = users.filter(username_key__icontains=search.strip().lower())
