@@ -63,7 +63,6 @@ def member_add(group_path: str, username: str, role: str, as_json: bool) -> None
     async def work(settings: Settings) -> tuple[Group, Membership]:
         found_group = await groups.find_readable_group(OPERATOR, group_path)
         membership = await groups.set_member(OPERATOR, found_group, username, level)
-        await membership.fetch_related("user")
         return found_group, membership
 
     found_group, membership = run(work)

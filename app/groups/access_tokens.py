@@ -22,7 +22,7 @@ from app.accounts import token_lifetime
 from app.accounts.models import PersonalAccessToken, UserState, UserType
 from app.accounts.principal import Principal
 from app.accounts.secrets import GROUP_ACCESS_TOKEN_PREFIX
-from app.errors import AlreadyExists, InvalidInput
+from app.errors import AlreadyExists, InvalidInput, PermissionDenied
 from app.groups import policy, records
 from app.groups.models import AccessLevel, Group, Membership
 from app.pagination import Page, paginate
@@ -69,6 +69,8 @@ async def create_group_access_token(
     """A new token acting as a bot member of `group` with `role` (not above the
     creator's own); the instance's maximum lifetime applies."""
     await policy.require_administer(principal, group, "manage its access tokens")
+    if principal.is_bot:  # as on GitLab: a token cannot breed tokens that outlive it
+        raise PermissionDenied("a group access token cannot create access tokens")
     level = role if isinstance(role, AccessLevel) else records.parse_role(role)
     if not principal.is_admin:
         own = await policy.access_level(principal.user, group)

@@ -229,7 +229,9 @@ async def set_member(
         raise InvalidInput(f"{user.username} is not a direct member of {group.full_path}")
     if level != AccessLevel.OWNER:
         await _guard_last_owner(group, current)
-    return await records.add_member(group, user, level)
+    membership = await records.add_member(group, user, level)
+    membership.user = user  # callers show who it is: no second query
+    return membership
 
 
 async def remove_member(principal: Principal, group: Group, username: str) -> None:

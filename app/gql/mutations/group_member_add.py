@@ -43,7 +43,6 @@ async def set_member(
     )
     member = None
     if membership is not None:
-        await membership.fetch_related("user")
         view = MemberView(
             user=membership.user,
             access_level=AccessLevel(membership.access_level),

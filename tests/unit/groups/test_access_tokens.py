@@ -124,3 +124,12 @@ async def test_a_token_of_another_group_cannot_be_revoked_through_this_one() -> 
     with pytest.raises(NotFound):
         stranger = await accounts.create_user("sam", "sam@example.com", "sam-password-1")
         await access_tokens.revoke_group_access_token(Principal(user=stranger), acme, "ci")
+
+
+async def test_a_group_token_cannot_create_more_tokens() -> None:
+    acme, _, _, owner, _ = await world()
+    created = await access_tokens.create_group_access_token(owner, acme, "ops", "owner", "api")
+    bot = await authentication.authenticate_personal_access_token(created.secret)
+    assert bot is not None and await policy.can_administer(bot, acme)
+    with pytest.raises(PermissionDenied, match="cannot create access tokens"):
+        await access_tokens.create_group_access_token(bot, acme, "more", "owner", "api")
