@@ -33,7 +33,6 @@ from app.dependency_proxy.services.group_cache import (
 from app.dependency_proxy.storage import LocalBlobStore
 from app.groups import services as groups
 from app.groups.models import AccessLevel
-from tests.e2e.test_postgres import postgres  # noqa: F401 (the throwaway cluster)
 from tests.support.bulk_rows import PostgresRows
 from tests.support.postgres import PostgresServer, postgres_bin
 from tests.support.statements import CACHE_TABLES, Statement, capture_statements
@@ -60,7 +59,7 @@ class CleanupRuntime:
 
 
 @pytest.fixture
-def database_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:  # noqa: F811
+def database_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
     yield postgres.create_database(request.node.name.replace("test_", "")[:40])
 
 

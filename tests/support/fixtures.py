@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.images import SeededImages, seed_registry
+from tests.support.postgres import PostgresServer, postgres_bin, throwaway_postgres
 from tests.support.reference_registry import (
     PullThroughRegistry,
     ReferenceRegistry,
@@ -102,3 +103,12 @@ def pull_through_registry(
         yield registry
     finally:
         registry.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL cluster for the session; each test makes its own database."""
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed")
+    with throwaway_postgres() as server:
+        yield server
