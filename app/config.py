@@ -87,6 +87,11 @@ class Settings:
         """`host[:port]` as users type it in `docker pull` (lower case)."""
         return urlsplit(self.external_url).netloc.lower()
 
+    @property
+    def external_url_is_default(self) -> bool:
+        """True when DOCKYARD_EXTERNAL_URL was not set (it is derived from host and port)."""
+        return self.external_url == _default_external_url(self.host, self.port)
+
     def __repr__(self) -> str:  # never print the secret key
         return f"Settings(data_dir={self.data_dir!s}, external_url={self.external_url})"
 
