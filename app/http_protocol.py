@@ -24,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
+
+from app.external_url import PEER_KEY
 
 HEADER_LINE_OVERHEAD = len(b": \r\n")
 # A TLS record starts with its content type (22: handshake) and version 3.x; an
@@ -132,6 +134,10 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        # The connection's own peer, kept apart from `client`, which uvicorn's proxy
+        # headers middleware rewrites: app/external_url.py trusts X-Forwarded-Host
+        # only from a trusted proxy.
+        cast(dict[str, Any], self.scope)[PEER_KEY] = self.client
         self._in_head = False
         # A head that arrived in one read is only measured here (exactly).
         if self._head_size > self.max_head_bytes:

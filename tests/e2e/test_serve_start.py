@@ -8,6 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.dockyard_server import DOCKYARD, DockyardServer
@@ -60,3 +61,27 @@ def test_the_listen_address_and_the_external_url_are_printed_apart(tmp_path: Pat
         f"It is also in {server.data_dir / 'initial_root_password'} (mode 0600): sign in at "
         "https://dockyard.example.com/users/sign_in, choose a new password, delete the file."
     ) in lines
+
+
+def test_a_proxy_in_front_without_the_external_url_is_named_in_the_log(tmp_path: Path) -> None:
+    server = DockyardServer(
+        tmp_path, "http://127.0.0.1:9", env={"DOCKYARD_TRUSTED_PROXIES": "127.0.0.1"}
+    )
+    with server:
+        # What nginx sends by default: the backend's address as Host, the public name
+        # in X-Forwarded-Host, the client in X-Forwarded-For (uvicorn rewrites the client).
+        for _ in range(3):
+            answer = httpx.get(
+                f"{server.url}/users/sign_in",
+                headers={
+                    "X-Forwarded-For": "203.0.113.5",
+                    "X-Forwarded-Host": "dockyard.example.com",
+                },
+            )
+            assert answer.status_code == 200
+        log = server.log_path.read_text()
+    warning = (
+        "requests arrive for host dockyard.example.com, but the external URL is "
+        f"http://127.0.0.1:{server.port}: docker is sent there to log in"
+    )
+    assert log.count(warning) == 1, log
