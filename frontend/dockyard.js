@@ -1,8 +1,10 @@
 // Dockyard's progressive enhancements: every page works without them.
 import { installCopyButtons } from "./copy.js";
 import { installAutoSubmit, installDialogs } from "./dialogs.js";
+import { installScopePresets } from "./presets.js";
 
 document.documentElement.classList.add("js");
 installCopyButtons();
 installDialogs();
 installAutoSubmit();
+installScopePresets();

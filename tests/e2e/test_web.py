@@ -227,11 +227,24 @@ def test_settings_toggles_persist(world: World, new_page: Any) -> None:
     assert page.is_checked("#proxy-enabled")
 
 
+def checked_scopes(page: Any) -> list[str]:
+    boxes = page.locator("input[name=scopes]:checked")
+    return [boxes.nth(index).get_attribute("value") for index in range(boxes.count())]
+
+
 def test_personal_access_token_shown_once(world: World, new_page: Any) -> None:
     page = new_page()
     sign_in(page, "olivia")
     page.goto("/-/user_settings/personal_access_tokens")
     page.fill("#token-name", "laptop")
+    assert checked_scopes(page) == []  # nothing chosen for the user
+    page.click("button:has-text('Create token')")
+    assert page.locator(".form-error").inner_text() == "At least one scope is required."
+    page.click(".presets a:has-text('scripts')")
+    assert checked_scopes(page) == ["api"]
+    page.click(".presets a:has-text('docker pull')")  # in place: the name typed stays
+    assert checked_scopes(page) == ["read_registry", "write_registry"]
+    assert page.input_value("#token-name") == "laptop"
     page.click("button:has-text('Create token')")
     secret = page.input_value("#new-token")
     assert secret.startswith("dypat-")
