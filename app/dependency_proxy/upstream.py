@@ -119,6 +119,7 @@ class UpstreamClient:
         max_connections: int = 100,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._host = httpx.URL(self.base_url).netloc.decode("ascii")  # host[:port], for messages
         #: Upstream responses by status code ("200", "404", ...) and failures
         #: ("timeout", "connection_error", "protocol_error"), for metrics.
         self.request_counts: Counter[str] = Counter()
@@ -315,9 +316,7 @@ class UpstreamClient:
     def _denied_message(self, image: str, credentials: UpstreamCredentials | None) -> str:
         # Docker Hub answers 401 for a repository that does not exist as for a
         # private one: say both, not "refused", which reads like our own login failed.
-        where = (
-            f"{self.upstream_name(image)} does not exist upstream ({httpx.URL(self.base_url).host})"
-        )
+        where = f"{self.upstream_name(image)} does not exist upstream ({self._host})"
         if credentials is None:
             return (
                 f"{where}, or needs upstream credentials: an Owner can set them "

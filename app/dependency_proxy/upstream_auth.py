@@ -183,7 +183,7 @@ class TokenStore:
             raise transport_failure(exc, "upstream token endpoint", self._http.timeout) from exc
         status = response.status_code
         if status in (401, 403):
-            host = url.host
+            host = url.netloc.decode("ascii")
             if credentials is not None:
                 raise UpstreamDenied(
                     f"the upstream ({host}) refused the group's upstream credentials: "

@@ -151,7 +151,7 @@ async def test_private_image_without_credentials_is_denied(
         await client.get_manifest("acme/secret", "v1", None, max_size=4096)
     # Docker Hub answers a missing repository as it answers a private one: say both.
     assert caught.value.message == (
-        f"acme/secret does not exist upstream ({httpx.URL(client.base_url).host}), "
+        f"acme/secret does not exist upstream ({httpx.URL(client.base_url).netloc.decode()}), "
         "or needs upstream credentials: an Owner can set them in the group's "
         "Dependency Proxy settings"
     )
