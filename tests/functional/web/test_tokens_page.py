@@ -94,4 +94,3 @@ async def test_nothing_is_pre_checked_and_presets_work_without_scripts(as_owner:
         assert checked_scopes(page.text) == scopes, preset
     # Each preset is a link that works without scripts, and names its scopes for the script.
     assert 'href="?preset=scripts#new-token-form" data-preset-scopes="api"' in page.text
-
