@@ -12,7 +12,13 @@ from tortoise.exceptions import BaseORMException
 
 from app import db
 from app.cli.common import Failure, emit, json_option, main, run, settings_or_fail
-from app.config import ConfigError, Settings, configure_logging, load_settings
+from app.config import (
+    ConfigError,
+    Settings,
+    configure_logging,
+    load_settings,
+    logging_config,
+)
 from app.instance.services import ensure_root_user
 
 # --- serve and migrate ---------------------------------------------------------------
@@ -104,6 +110,7 @@ def serve(host: str | None, port: int | None) -> None:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        log_config=logging_config(settings),  # workers apply it too
         access_log=False,  # our own access log leaves out query strings and headers
         # httptools enforces no limit on a request's head; ours does (app/http_protocol.py),
         # reading the same setting as h11 does.

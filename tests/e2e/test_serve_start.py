@@ -4,6 +4,7 @@ the console script started for real, as a newcomer runs it."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -85,3 +86,16 @@ def test_a_proxy_in_front_without_the_external_url_is_named_in_the_log(tmp_path:
         f"http://127.0.0.1:{server.port}: docker is sent there to log in"
     )
     assert log.count(warning) == 1, log
+
+
+def test_with_several_workers_their_log_lines_are_not_lost(tmp_path: Path) -> None:
+    server = DockyardServer(
+        tmp_path, "http://127.0.0.1:9", env={"DOCKYARD_WORKERS": "2", "DOCKYARD_LOG_LEVEL": "info"}
+    )
+    with server:
+        assert httpx.get(f"{server.url}/users/sign_in").status_code == 200
+        httpx.get(f"{server.url}/users/sign_in", headers={"Host": "buildhost.lan:8080"})
+    log = server.log_path.read_text()
+    # Written in a worker process: the access log, and a warning of ours.
+    assert re.search(r" INFO dockyard\.access GET /users/sign_in 200 ", log), log
+    assert " WARNING dockyard requests arrive for host buildhost.lan:8080" in log, log
