@@ -7,7 +7,7 @@ from datetime import date
 
 from app.accounts import services as accounts
 from app.accounts.models import PersonalAccessToken, User
-from tests.functional.web.conftest import Browser, csrf_of
+from tests.functional.web.conftest import Browser
 
 PAGE = "/-/user_settings/personal_access_tokens"
 
