@@ -243,7 +243,8 @@ def test_from_make_run_to_a_cached_pull_and_a_cleared_cache(
         started.checkout,
         {**started.env, **docker_env},
     )
-    assert json.loads(inspected.stdout) == [f"{prefix}/alpine@{digest}"]
+    # (The session's engine may also know the image through another test's Dockyard.)
+    assert f"{prefix}/alpine@{digest}" in json.loads(inspected.stdout)
 
     # 7. docs/graphql.md's queries, verbatim, with the "scripts" token.
     queries = section((ROOT / "docs" / "graphql.md").read_text(), "## Queries")
