@@ -24,6 +24,7 @@ from app.accounts import housekeeping, user_sessions
 from app.accounts.sessions import principal_from_session
 from app.config import Settings, load_settings, prepare_data_dir
 from app.dependency_proxy.cleanup import run_cleanup_forever
+from app.external_url import ExternalUrlCheck, HostMismatches
 from app.logging import AccessLogMiddleware
 from app.request_limits import RequestBodyLimit
 from app.runtime import Runtime
@@ -117,10 +118,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await runtime.close()
             await db.close_db()
 
+    host_mismatches = HostMismatches(settings.external_url, settings.trusted_proxies)
     app = Starlette(
         routes=_routes(settings),
         lifespan=lifespan,
         middleware=[
+            Middleware(ExternalUrlCheck, mismatches=host_mismatches),
             Middleware(AccessLogMiddleware),
             Middleware(
                 SessionMiddleware,
@@ -141,4 +144,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={404: _not_found, 405: _not_found, 500: _server_error},
     )
     app.state.settings = settings
+    app.state.host_mismatches = host_mismatches  # shown on the admin page
     return app

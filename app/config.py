@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import logging.config
 import os
 import secrets
 import stat
@@ -86,6 +87,11 @@ class Settings:
     def registry_host(self) -> str:
         """`host[:port]` as users type it in `docker pull` (lower case)."""
         return urlsplit(self.external_url).netloc.lower()
+
+    @property
+    def external_url_is_default(self) -> bool:
+        """True when DOCKYARD_EXTERNAL_URL was not set (it is derived from host and port)."""
+        return self.external_url == _default_external_url(self.host, self.port)
 
     def __repr__(self) -> str:  # never print the secret key
         return f"Settings(data_dir={self.data_dir!s}, external_url={self.external_url})"
@@ -318,12 +324,43 @@ def _create_private_file(path: Path) -> None:
         log.warning("cannot create %s: %s", path, error.strerror)
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """The logging configuration of `dockyard serve`, for `logging.config.dictConfig`.
+
+    uvicorn applies it again in every worker process it starts, so with
+    DOCKYARD_WORKERS > 1 the workers' own log lines (access log, warnings) are
+    not lost. uvicorn's loggers keep their format.
+    """
+    level = settings.log_level.upper()
     # Tortoise logs every connection open/close and httpx every upstream request
     # (URLs with query strings) at INFO: keep our log readable and to the point.
-    for noisy in ("tortoise", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    quiet = level if logging.getLevelName(level) > logging.WARNING else "WARNING"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "dockyard": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+            "uvicorn": {
+                "()": "uvicorn.logging.DefaultFormatter",
+                "fmt": "%(levelprefix)s %(message)s",
+                "use_colors": None,
+            },
+        },
+        "handlers": {
+            name: {
+                "class": "logging.StreamHandler",
+                "formatter": name,
+                "stream": "ext://sys.stderr",
+            }
+            for name in ("dockyard", "uvicorn")
+        },
+        "root": {"handlers": ["dockyard"], "level": level},
+        "loggers": {
+            "uvicorn": {"handlers": ["uvicorn"], "level": level, "propagate": False},
+            **{name: {"level": quiet} for name in ("tortoise", "httpx", "httpcore")},
+        },
+    }
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.config.dictConfig(logging_config(settings))

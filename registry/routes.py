@@ -85,18 +85,22 @@ async def v2_dispatch(request: Request) -> Response:
             error="invalid_token",
             message="the token was revoked or its owner blocked",
         )
-    if not claims.allows_pull(reference.repository) and not claims.allows_pull(
-        reference.repository.lower()
-    ):
-        return challenge(
-            settings,
-            scope=scope,
-            error="insufficient_scope",
-            message="the token does not grant pull on this repository",
-        )
     runtime: Runtime = request.app.state.runtime
     try:
+        # Access first: a group the principal may not pull from (or that does not
+        # exist) is 404 NAME_UNKNOWN, which docker, podman and skopeo print with its
+        # message; a 401 here made docker say "pull access denied ... may require
+        # 'docker login'" to a user who was logged in.
         pull = await authorize_pull(principal, reference.group_path, settings)
+        if not claims.allows_pull(reference.repository) and not claims.allows_pull(
+            reference.repository.lower()
+        ):
+            return challenge(
+                settings,
+                scope=scope,
+                error="insufficient_scope",
+                message="the token does not grant pull on this repository",
+            )
         if reference.kind is Kind.MANIFEST:
             return await _manifest(request, runtime, pull, reference)
         return await _blob(request, runtime, pull, reference)

@@ -212,5 +212,5 @@ async def head_blob(runtime: Runtime, pull: PullContext, image: str, digest: str
     try:
         size = await runtime.blob_grants.check(key, _upstream_head(runtime, pull, image, digest))
     except BlobUnknown:
-        raise BlobUnknown(f"blob unknown: {digest} does not exist upstream") from None
+        raise BlobUnknown(f"{digest} does not exist upstream") from None
     return BlobInfo(digest=digest, size=size)

@@ -121,7 +121,7 @@ async def _revalidate(
             return _result(row, "STALE")
         raise
     except ManifestUnknown:
-        raise ManifestUnknown(f"manifest unknown: {image}:{tag} does not exist upstream") from None
+        raise ManifestUnknown(f"{image}:{tag} does not exist upstream") from None
     stored = await _store(pull, image, tag, fetched, row)
     return _result(stored, "MISS")
 
