@@ -30,7 +30,7 @@ from app.dependency_proxy.services.group_cache import (
     list_blobs,
     list_manifests,
 )
-from app.dependency_proxy.storage import LocalBlobStore
+from app.dependency_proxy.storage.local import LocalBlobStore
 from app.groups import services as groups
 from app.groups.models import AccessLevel
 from tests.e2e.test_postgres import postgres  # noqa: F401 (the throwaway cluster)
@@ -57,6 +57,9 @@ class CleanupRuntime:
     settings: Settings
     store: LocalBlobStore
     downloads: NoDownloads = field(default_factory=NoDownloads)
+
+    async def sweep(self) -> None:
+        """Nothing to sweep: no spools, no uploads."""
 
 
 @pytest.fixture
