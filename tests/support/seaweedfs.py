@@ -162,3 +162,28 @@ def create_bucket(server: SeaweedS3, bucket: str) -> None:
     # In a thread of its own: the caller may be inside a running event loop.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(lambda: asyncio.run(create())).result()
+
+
+def list_keys(server: SeaweedS3, bucket: str, prefix: str) -> list[str]:
+    """Every object key under `prefix` (what an operator's `aws s3 ls` would show)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aiobotocore.session import get_session
+
+    async def listing() -> list[str]:
+        async with get_session().create_client(
+            "s3",
+            endpoint_url=server.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        ) as client:
+            keys: list[str] = []
+            paginator = client.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                keys.extend(item["Key"] for item in page.get("Contents", []))
+            return keys
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(listing())).result()
