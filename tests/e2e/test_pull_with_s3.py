@@ -112,7 +112,8 @@ def test_a_cached_blob_answers_range_requests_from_the_bucket(
     layer = max(image.layers, key=lambda blob: blob.size)
     content = (tmp_path / "a" / hex_of(layer.digest)).read_bytes()
     token = s3_dockyard.registry_token(alice, "alpine")
-    url = f"{s3_dockyard.url}/v2/{alice.group}/dependency_proxy/containers/alpine/blobs/{layer.digest}"
+    repository = f"{s3_dockyard.url}/v2/{alice.group}/dependency_proxy/containers/alpine"
+    url = f"{repository}/blobs/{layer.digest}"
     headers = {"Authorization": f"Bearer {token}"}
 
     whole = httpx.get(url, headers=headers, timeout=30)
