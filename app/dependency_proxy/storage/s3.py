@@ -8,7 +8,8 @@ Writing: a download still spools to the local disk (readers on this machine
 tail that file), and its completed parts are uploaded while the rest arrives:
 a multipart upload straight to the blob's final key, parts of `PART_SIZE` read
 back from the spool, at most `PART_SLOTS` in flight per store, so memory stays
-at most `PART_SIZE * PART_SLOTS` however large or many the blobs. Visibility:
+bounded by a few times `PART_SIZE * PART_SLOTS` however large or many the
+blobs. Visibility:
 the multipart upload is *completed* only after the sha256 of everything written
 matched the digest; until then the object does not exist under its key, and a
 mismatch or failure aborts the upload. This costs no copy (a staging key plus
@@ -58,8 +59,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("dockyard.storage.s3")
 
 MIB = 1 << 20
-# 8 MiB parts, at most 4 in flight per store: 32 MiB of memory at most (measured
-# in docs/benchmarks.md: larger parts or more slots did not upload faster here).
+# 8 MiB parts, at most 4 in flight per store. botocore holds about three copies
+# of a part while it signs and sends it: a 256 MiB upload raised the RSS by
+# 84-99 MiB, whatever the blob's size (docs/benchmarks.md). 16 MiB parts, or 2
+# slots, were not faster against SeaweedFS on 2 cores.
 PART_SIZE = 8 * MIB
 PART_SLOTS = 4
 # How long a pre-signed redirect URL is valid: a client follows it at once.
