@@ -104,6 +104,12 @@ def test_cold_then_warm_pull_keeps_every_blob_in_the_bucket_and_none_on_disk(
     assert reference_registry.blob_requests(method=None) == 0
 
 
+def test_readiness_reports_the_bucket(s3_dockyard: DockyardServer) -> None:
+    answer = httpx.get(f"{s3_dockyard.url}/-/readiness", timeout=10)
+    assert answer.status_code == 200
+    assert answer.json()["checks"]["bucket"] == "ok"
+
+
 def test_a_cached_blob_answers_range_requests_from_the_bucket(
     s3_dockyard: DockyardServer, alice: Account, seeded_images: SeededImages, tmp_path: Path
 ) -> None:
