@@ -109,9 +109,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await db.init_db(settings)
         runtime = Runtime.build(settings)
         app.state.runtime = runtime
+        app.state.cache = runtime.cache
         try:
             await runtime.start()
-            runtime.background(run_cleanup_forever(runtime), "cache cleanup")
+            runtime.background(
+                run_cleanup_forever(runtime.cache, settings.cleanup_interval_seconds),
+                "cache cleanup",
+            )
             runtime.every(housekeeping.SWEEP_SECONDS, housekeeping.sweep, "accounts sweep")
             yield
         finally:

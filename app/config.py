@@ -69,6 +69,13 @@ class Settings:
     password_throttle_per_address: int = 30
     password_throttle_per_account: int = 20
     password_throttle_max_delay_seconds: int = 900
+    # S3-compatible blob storage: on when a bucket is named. Credentials come from
+    # the standard AWS chain (AWS_ACCESS_KEY_ID/..., profiles, instance roles).
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""  # default: AWS
+    s3_region: str = ""  # default: the AWS chain's (AWS_DEFAULT_REGION, profile)
+    s3_prefix: str = ""  # keys are <prefix>blobs/sha256/ab/<hex>
+    s3_redirect: bool = False  # cached blobs: 307 to a pre-signed URL
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -167,6 +174,12 @@ def _parse_secret(value: str) -> str:
     return value
 
 
+def _parse_prefix(value: str) -> str:
+    """A key prefix: no leading slash, and one trailing slash (added if missing)."""
+    value = value.strip().lstrip("/")
+    return value if not value or value.endswith("/") else f"{value}/"
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "data_dir": lambda value: Path(value).expanduser(),
     "host": str,
@@ -192,6 +205,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "password_throttle_per_address": _parse_positive_int,
     "password_throttle_per_account": _parse_positive_int,
     "password_throttle_max_delay_seconds": _parse_positive_int,
+    "s3_bucket": str,
+    "s3_endpoint_url": _parse_url,
+    "s3_region": str,
+    "s3_prefix": _parse_prefix,
+    "s3_redirect": _parse_bool,
 }
 
 

@@ -30,7 +30,7 @@ from app.dependency_proxy.services.group_cache import (
     list_blobs,
     list_manifests,
 )
-from app.dependency_proxy.storage import LocalBlobStore
+from app.dependency_proxy.storage.local import LocalBlobStore
 from app.groups import services as groups
 from app.groups.models import AccessLevel
 from tests.support.bulk_rows import PostgresRows
@@ -56,6 +56,9 @@ class CleanupRuntime:
     settings: Settings
     store: LocalBlobStore
     downloads: NoDownloads = field(default_factory=NoDownloads)
+
+    async def sweep(self) -> None:
+        """Nothing to sweep: no spools, no uploads."""
 
 
 @pytest.fixture
