@@ -6,8 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the tests drive for real: the reference registry as upstream,
-# real clients, PostgreSQL, a browser.
-TEST_PACKAGES := docker-registry skopeo podman containerd uidmap chromium postgresql
+# real clients (the Docker engine among them), PostgreSQL, a browser.
+TEST_PACKAGES := docker-registry docker.io skopeo podman containerd uidmap chromium postgresql
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 

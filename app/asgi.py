@@ -25,6 +25,7 @@ from app import db, health
 from app.accounts import housekeeping, user_sessions
 from app.config import Settings, load_settings, prepare_data_dir
 from app.dependency_proxy.cleanup import run_cleanup_forever
+from app.external_url import ExternalUrlCheck, HostMismatches
 from app.identity import DockyardAuthentication, principal_of
 from app.logging import AccessLogMiddleware
 from app.request_limits import RequestBodyLimit
@@ -107,19 +108,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await db.init_db(settings)
         runtime = Runtime.build(settings)
         app.state.runtime = runtime
+        app.state.cache = runtime.cache
         try:
             await runtime.start()
-            runtime.background(run_cleanup_forever(runtime), "cache cleanup")
+            runtime.background(
+                run_cleanup_forever(runtime.cache, settings.cleanup_interval_seconds),
+                "cache cleanup",
+            )
             runtime.every(housekeeping.SWEEP_SECONDS, housekeeping.sweep, "accounts sweep")
             yield
         finally:
             await runtime.close()
             await db.close_db()
 
+    host_mismatches = HostMismatches(settings.external_url, settings.trusted_proxies)
     app = Starlette(
         routes=_routes(settings),
         lifespan=lifespan,
         middleware=[
+            Middleware(ExternalUrlCheck, mismatches=host_mismatches),
             Middleware(AccessLogMiddleware),
             Middleware(
                 SessionMiddleware,
@@ -143,4 +150,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={404: _not_found, 405: _not_found, 500: _server_error},
     )
     app.state.settings = settings
+    app.state.host_mismatches = host_mismatches  # shown on the admin page
     return app

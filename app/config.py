@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import logging.config
 import os
 import secrets
 import stat
@@ -68,6 +69,13 @@ class Settings:
     password_throttle_per_address: int = 30
     password_throttle_per_account: int = 20
     password_throttle_max_delay_seconds: int = 900
+    # S3-compatible blob storage: on when a bucket is named. Credentials come from
+    # the standard AWS chain (AWS_ACCESS_KEY_ID/..., profiles, instance roles).
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""  # default: AWS
+    s3_region: str = ""  # default: the AWS chain's (AWS_DEFAULT_REGION, profile)
+    s3_prefix: str = ""  # keys are <prefix>blobs/sha256/ab/<hex>
+    s3_redirect: bool = False  # cached blobs: 307 to a pre-signed URL
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -86,6 +94,11 @@ class Settings:
     def registry_host(self) -> str:
         """`host[:port]` as users type it in `docker pull` (lower case)."""
         return urlsplit(self.external_url).netloc.lower()
+
+    @property
+    def external_url_is_default(self) -> bool:
+        """True when DOCKYARD_EXTERNAL_URL was not set (it is derived from host and port)."""
+        return self.external_url == _default_external_url(self.host, self.port)
 
     def __repr__(self) -> str:  # never print the secret key
         return f"Settings(data_dir={self.data_dir!s}, external_url={self.external_url})"
@@ -161,6 +174,12 @@ def _parse_secret(value: str) -> str:
     return value
 
 
+def _parse_prefix(value: str) -> str:
+    """A key prefix: no leading slash, and one trailing slash (added if missing)."""
+    value = value.strip().lstrip("/")
+    return value if not value or value.endswith("/") else f"{value}/"
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "data_dir": lambda value: Path(value).expanduser(),
     "host": str,
@@ -186,6 +205,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "password_throttle_per_address": _parse_positive_int,
     "password_throttle_per_account": _parse_positive_int,
     "password_throttle_max_delay_seconds": _parse_positive_int,
+    "s3_bucket": str,
+    "s3_endpoint_url": _parse_url,
+    "s3_region": str,
+    "s3_prefix": _parse_prefix,
+    "s3_redirect": _parse_bool,
 }
 
 
@@ -318,12 +342,43 @@ def _create_private_file(path: Path) -> None:
         log.warning("cannot create %s: %s", path, error.strerror)
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """The logging configuration of `dockyard serve`, for `logging.config.dictConfig`.
+
+    uvicorn applies it again in every worker process it starts, so with
+    DOCKYARD_WORKERS > 1 the workers' own log lines (access log, warnings) are
+    not lost. uvicorn's loggers keep their format.
+    """
+    level = settings.log_level.upper()
     # Tortoise logs every connection open/close and httpx every upstream request
     # (URLs with query strings) at INFO: keep our log readable and to the point.
-    for noisy in ("tortoise", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    quiet = level if logging.getLevelName(level) > logging.WARNING else "WARNING"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "dockyard": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+            "uvicorn": {
+                "()": "uvicorn.logging.DefaultFormatter",
+                "fmt": "%(levelprefix)s %(message)s",
+                "use_colors": None,
+            },
+        },
+        "handlers": {
+            name: {
+                "class": "logging.StreamHandler",
+                "formatter": name,
+                "stream": "ext://sys.stderr",
+            }
+            for name in ("dockyard", "uvicorn")
+        },
+        "root": {"handlers": ["dockyard"], "level": level},
+        "loggers": {
+            "uvicorn": {"handlers": ["uvicorn"], "level": level, "propagate": False},
+            **{name: {"level": quiet} for name in ("tortoise", "httpx", "httpcore")},
+        },
+    }
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.config.dictConfig(logging_config(settings))

@@ -29,6 +29,13 @@ async def readiness(request: Request) -> JSONResponse:
         checks["data_dir"] = "ok"
     else:
         checks["data_dir"] = "not writable"
+    cache = getattr(request.app.state, "cache", None)
+    if cache is not None and cache.store.kind == "s3":
+        try:
+            await cache.store.check()  # a HEAD of the bucket, cached a few seconds
+            checks["bucket"] = "ok"
+        except Exception as error:
+            checks["bucket"] = f"unreachable: {type(error).__name__}"
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks},

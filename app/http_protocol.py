@@ -11,6 +11,12 @@ parser, refuses a head over `h11_max_incomplete_event_size` (16 KiB unless
 set). This protocol applies that same setting to httptools: it counts the bytes
 received while a head is incomplete and, past the limit, answers 431 and closes
 the connection, so the parser never holds more than the limit plus one read.
+
+It also recognises a TLS handshake sent to this plain-HTTP port. docker tries
+HTTPS first for every insecure registry, so each `docker login` and `docker
+pull` made uvicorn log "WARNING: Invalid HTTP request received."; the answer
+stays the same 400 (docker then falls back to HTTP), and the log says once
+what it was.
 """
 
 from __future__ import annotations
@@ -18,14 +24,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from app.external_url import PEER_KEY
+
 HEADER_LINE_OVERHEAD = len(b": \r\n")
+# A TLS record starts with its content type (22: handshake) and version 3.x; an
+# HTTP request starts with a method name, so the two never meet.
+TLS_HANDSHAKE_START = b"\x16\x03"
+
+log = logging.getLogger("dockyard.http")
 
 
 class RefusalLog:
@@ -52,10 +65,31 @@ class RefusalLog:
         self.unreported, self.reported_at = 0, now
 
 
+class TlsProbeLog:
+    """The first TLS handshake on the plain-HTTP port is explained at info level, the
+    rest go to debug: docker sends one before every login and pull."""
+
+    def __init__(self) -> None:
+        self.explained = False
+
+    def probed(self, logger: logging.Logger, client: str) -> None:
+        if self.explained:
+            logger.debug("%s tried TLS on this plain-HTTP port (answered 400)", client)
+            return
+        self.explained = True
+        logger.info(
+            "%s tried TLS on this plain-HTTP port and was answered 400: docker does this "
+            "for insecure registries before it falls back to plain HTTP (further such "
+            "attempts are logged at debug level)",
+            client,
+        )
+
+
 class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol answering 431 to a request head over the limit."""
 
     refusals = RefusalLog()  # one per worker process
+    tls_probes = TlsProbeLog()  # one per worker process
 
     def __init__(
         self,
@@ -72,10 +106,17 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
         self._received_in_head = 0  # raw bytes read while the head was incomplete
         self._head_size = 0  # URL and header lines, as parsed
         self._refused = False
+        self._first_read = True
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
+        if self._first_read:
+            self._first_read = False
+            if data.startswith(TLS_HANDSHAKE_START):
+                self.tls_probes.probed(log, self._client_text())
+                self.send_400_response("This port speaks plain HTTP, not TLS.")
+                return
         if self._in_head:
             self._received_in_head += len(data)
         super().data_received(data)
@@ -93,6 +134,10 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        # The connection's own peer, kept apart from `client`, which uvicorn's proxy
+        # headers middleware rewrites: app/external_url.py trusts X-Forwarded-Host
+        # only from a trusted proxy.
+        cast(dict[str, Any], self.scope)[PEER_KEY] = self.client
         self._in_head = False
         # A head that arrived in one read is only measured here (exactly).
         if self._head_size > self.max_head_bytes:
@@ -114,8 +159,7 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return
         self._refused = True
-        client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-        self.refusals.refused(self.logger, client, self.max_head_bytes)
+        self.refusals.refused(self.logger, self._client_text(), self.max_head_bytes)
         message = f"Request header fields too large: the limit is {self.max_head_bytes} bytes."
         content = [STATUS_LINE[431]]
         for name, value in self.server_state.default_headers:
@@ -131,3 +175,6 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
         )
         self.transport.write(b"".join(content))
         self.transport.close()
+
+    def _client_text(self) -> str:
+        return f"{self.client[0]}:{self.client[1]}" if self.client else "a client"

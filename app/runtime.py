@@ -1,7 +1,9 @@
-"""The long-lived objects one Dockyard process shares between requests.
+"""The process's lifecycle: what the lifespan of `app.asgi` starts and stops.
 
-Built in the lifespan of `app.asgi`, handed to services explicitly (never a
-global), closed on shutdown.
+It owns no domain state: the pull-through cache (`app.dependency_proxy.cache`)
+is built here from the settings and handed to the surfaces through
+`app.state.cache`; this object runs the background loops (statistics flush,
+cleanup, sweeps) and closes everything on shutdown.
 """
 
 from __future__ import annotations
@@ -11,14 +13,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from app import metrics
 from app.config import Settings
+from app.dependency_proxy.cache import PullThroughCache
 from app.dependency_proxy.downloads import BlobDownloads
-from app.dependency_proxy.grants import BlobGrants
 from app.dependency_proxy.statistics import CacheStatistics
-from app.dependency_proxy.storage import LocalBlobStore
 from app.dependency_proxy.upstream import UpstreamClient
 
 log = logging.getLogger("dockyard.runtime")
@@ -29,35 +29,30 @@ STATISTICS_FLUSH_SECONDS = 5.0
 @dataclass
 class Runtime:
     settings: Settings
-    upstream: UpstreamClient
-    store: LocalBlobStore
-    downloads: BlobDownloads
-    statistics: CacheStatistics = field(default_factory=CacheStatistics)
-    # Revalidations of one tag in flight, shared by concurrent requests of one
-    # group with the same upstream credentials (see get_manifest).
-    manifest_flights: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
-    # Which group may read which shared blob bytes (the rule is in grants.py).
-    blob_grants: BlobGrants = field(default_factory=BlobGrants)
+    cache: PullThroughCache
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
-        store = LocalBlobStore(settings.data_dir)
-        return cls(
-            settings=settings,
-            upstream=UpstreamClient(
-                settings.upstream_url,
-                connect_timeout=settings.upstream_connect_timeout,
-                read_timeout=settings.upstream_read_timeout,
-            ),
-            store=store,
-            downloads=BlobDownloads(store, max_size=settings.blob_max_bytes),
-        )
+        return cls(settings=settings, cache=PullThroughCache.from_settings(settings))
+
+    # Read by pages, GraphQL and the metrics collector (figures, not behaviour).
+    @property
+    def statistics(self) -> CacheStatistics:
+        return self.cache.statistics
+
+    @property
+    def upstream(self) -> UpstreamClient:
+        return self.cache.upstream
+
+    @property
+    def downloads(self) -> BlobDownloads:
+        return self.cache.downloads
 
     async def start(self) -> None:
         metrics.runtime_collector.runtime = self
-        await self.downloads.remove_stale_spools()
-        self.every(STATISTICS_FLUSH_SECONDS, self.statistics.flush, "statistics flush")
+        await self.cache.start()
+        self.every(STATISTICS_FLUSH_SECONDS, self.cache.statistics.flush, "statistics flush")
 
     def background(self, coroutine: Awaitable[None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coroutine, name=name))  # type: ignore[arg-type]
@@ -80,6 +75,5 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         with contextlib.suppress(Exception):
-            await self.statistics.flush()
-        await self.downloads.aclose()
-        await self.upstream.aclose()
+            await self.cache.statistics.flush()
+        await self.cache.aclose()

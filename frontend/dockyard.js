@@ -2,9 +2,11 @@
 import { installCopyButtons } from "./copy.js";
 import { installAutoSubmit, installDialogs } from "./dialogs.js";
 import { installRefresh } from "./refresh.js";
+import { installScopePresets } from "./presets.js";
 
 document.documentElement.classList.add("js");
 installCopyButtons();
 installDialogs();
 installAutoSubmit();
 installRefresh();
+installScopePresets();

@@ -55,7 +55,4 @@ def error_response(error: DockyardError, kind: str = "manifests") -> JSONRespons
     headers = {}
     if isinstance(error, proxy.UpstreamRateLimited) and error.retry_after:
         headers["Retry-After"] = str(error.retry_after)
-    message = error.message
-    if isinstance(error, proxy.UpstreamDenied):
-        message = f"the upstream registry refused access: {error.message}"
-    return oci_error(status, code, message, headers=headers)
+    return oci_error(status, code, error.message, headers=headers)

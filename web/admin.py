@@ -52,6 +52,7 @@ async def _page(
         "user_error": None,
         "groups": await _groups(request, principal),
         "crumbs": [("Admin area", None)],
+        "other_hosts": list(request.app.state.host_mismatches.hosts),
     }
     context.update(extra)
     return render(request, "admin.html", context, status_code=status_code, principal=principal)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +19,7 @@ from app.dependency_proxy.services.group_cache import (
     get_owner_cache_summary,
     list_manifests,
 )
+from app.dependency_proxy.services.relate_manifests import Relation, relate_manifests
 from app.errors import InvalidInput
 from app.groups.models import Group
 from app.instance.services import get_instance_settings
@@ -34,20 +36,31 @@ class ImageRow:
     """One cached manifest as the page shows it."""
 
     name: str  # image:tag, or image@sha256:… for digest pulls
+    shown_name: str  # the name, with a digest shortened
     pull_path: str
     short_digest: str
     size: int | None  # the image (config + layers); None for a multi-platform index
     cached_at: datetime
     last_pulled_at: datetime
     scheduled_for_deletion: bool
+    by_digest: bool
+    # A digest row of an image also cached by tag (GraphQL lists it apart, as
+    # GitLab does): the tag row's name, and the platform when it is one of its index's.
+    part_of: str | None = None
+    platform: str | None = None
 
 
-def image_row(manifest: Manifest, prefix: str) -> ImageRow:
-    reference = manifest.reference
-    by_digest = reference.startswith("sha256:")
-    name = f"{manifest.image_name}{'@' if by_digest else ':'}{reference}"
+def _name(manifest: Manifest) -> str:
+    by_digest = manifest.reference.startswith("sha256:")
+    return f"{manifest.image_name}{'@' if by_digest else ':'}{manifest.reference}"
+
+
+def image_row(manifest: Manifest, prefix: str, relation: Relation | None = None) -> ImageRow:
+    name = _name(manifest)
+    by_digest = manifest.reference.startswith("sha256:")
     return ImageRow(
         name=name,
+        shown_name=f"{manifest.image_name}@{manifest.reference[:19]}…" if by_digest else name,
         pull_path=f"{prefix}/{name}",
         short_digest=manifest.digest.split(":", 1)[-1][:7],
         size=manifest.image_size,
@@ -55,7 +68,15 @@ def image_row(manifest: Manifest, prefix: str) -> ImageRow:
         last_pulled_at=manifest.read_at,
         scheduled_for_deletion=manifest.status
         in (CacheStatus.PENDING_DESTRUCTION, CacheStatus.PROCESSING),
+        by_digest=by_digest,
+        part_of=_name(relation.parent) if relation else None,
+        platform=relation.platform if relation else None,
     )
+
+
+def _upstream_host(request: Request) -> str:
+    """Where a cleared cache is filled from again (the clear dialog says so)."""
+    return urlsplit(request.app.state.settings.upstream_url).netloc
 
 
 async def _summary(request: Request, principal: Principal, group: Group) -> CacheSummary:
@@ -85,7 +106,8 @@ async def _page_of_images(
         "next": f"{base}?after={page.end_cursor}" if page.has_next_page else None,
         "previous": f"{base}?before={page.start_cursor}" if page.has_previous_page else None,
     }
-    return [image_row(item, prefix) for item in page.items], links
+    related = await relate_manifests(principal, group, page.items)
+    return [image_row(item, prefix, relation) for item, relation in related], links
 
 
 async def show(request: Request, principal: Principal, group: Group) -> Response:
@@ -101,6 +123,7 @@ async def show(request: Request, principal: Principal, group: Group) -> Response
         "is_owner": summary.can_administer,
         "crumbs": [*group_crumbs(group), ("Dependency Proxy", None)],
         "tab": "dependency_proxy",
+        "upstream_host": _upstream_host(request),
     }
     return render(request, "dependency_proxy.html", context, principal=principal)
 
@@ -118,6 +141,7 @@ async def confirm_clear_cache(request: Request, principal: Principal, group: Gro
             ("Dependency Proxy", f"/groups/{group.full_path}/-/{PAGE}"),
             ("Clear cache", None),
         ],
+        "upstream_host": _upstream_host(request),
     }
     return render(request, "clear_cache.html", context, principal=principal)
 

@@ -35,6 +35,11 @@ async def _dashboard(
 ) -> Response:
     memberships = await groups.my_groups(principal)
     owned = [item.group for item in memberships if item.access_level >= AccessLevel.OWNER]
+    if form is None:
+        parent = await _offered_parent(request, principal, owned)
+        form = {"parent": parent.full_path if parent else ""}
+        if parent is not None and parent not in owned:
+            owned.append(parent)
     return render(
         request,
         "dashboard.html",
@@ -48,6 +53,23 @@ async def _dashboard(
         status_code=status_code,
         principal=principal,
     )
+
+
+async def _offered_parent(
+    request: Request, principal: Principal, owned: list[Group]
+) -> Group | None:
+    """The parent a group page's "New subgroup" asks for (`/?parent=`), when it is one
+    the user may create subgroups in; anything else is ignored, never echoed."""
+    wanted = request.query_params.get("parent", "").strip("/").lower()
+    for group in owned:
+        if group.full_path.lower() == wanted:
+            return group
+    if wanted and principal.is_admin:  # admins own every group without being members
+        try:
+            return await groups.find_readable_group(principal, wanted)
+        except NotFound:
+            return None
+    return None
 
 
 @signed_in

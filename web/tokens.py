@@ -23,6 +23,13 @@ SCOPE_HELP = {
     "read_registry": "Pull images (together with write_registry, for the Dependency Proxy).",
     "write_registry": "Needed with read_registry to pull through the Dependency Proxy.",
 }
+# What a token is for → its scopes. Nothing is checked until one is chosen (a preset or
+# the boxes), so a token meant for scripts never gets registry scopes unasked.
+PRESETS = {
+    "docker": ("docker pull", ("read_registry", "write_registry")),
+    "scripts": ("scripts", ("api",)),
+    "monitoring": ("monitoring", ("read_api",)),
+}
 
 
 async def _page(
@@ -35,7 +42,8 @@ async def _page(
         "tokens": await listing(request, "", tokens_of, searchable=False),
         "max_lifetime_days": await token_lifetime.max_lifetime_days(),
         "scopes": [(scope, SCOPE_HELP[scope]) for scope in sorted(ALL_SCOPES)],
-        "form": {"scopes": ["read_registry", "write_registry"]},
+        "presets": PRESETS,
+        "form": {"scopes": []},
         "error": None,
         "created": None,
         "rotated": False,
@@ -47,7 +55,11 @@ async def _page(
 
 @signed_in
 async def show(request: Request, principal: Principal) -> Response:
-    return await _page(request, principal)
+    # `?preset=` is the presets' form without scripts: the page comes back with its boxes checked.
+    preset = PRESETS.get(request.query_params.get("preset", ""))
+    if preset is None:
+        return await _page(request, principal)
+    return await _page(request, principal, form={"scopes": list(preset[1])})
 
 
 @signed_in

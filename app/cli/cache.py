@@ -46,15 +46,16 @@ def cache_clear(group_path: str, as_json: bool) -> None:
 @json_option
 def cache_cleanup(as_json: bool) -> None:
     """Run the TTL expiry and the deletion passes now."""
+    from app.dependency_proxy.cache import PullThroughCache
     from app.dependency_proxy.cleanup import CleanupResult, run_cleanup_once
-    from app.runtime import Runtime
 
     async def work(settings: Settings) -> CleanupResult:
-        runtime = Runtime.build(settings)
+        cache = PullThroughCache.from_settings(settings)
         try:
-            return await run_cleanup_once(runtime)
+            await cache.store.start()
+            return await run_cleanup_once(cache)
         finally:
-            await runtime.close()
+            await cache.aclose()
 
     result = run(work)
     text = (

@@ -24,15 +24,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from app import clock
 from app.dependency_proxy import clearing, sql
 from app.dependency_proxy.models import CacheStatus, ImageTtlGroupPolicy
 from app.dependency_proxy.storage import Removal
-
-if TYPE_CHECKING:
-    from app.runtime import Runtime
 
 log = logging.getLogger("dockyard.cleanup")
 
@@ -55,6 +52,18 @@ class FileStore(Protocol):
 
 class InFlight(Protocol):
     async def in_flight_of(self, digests: Sequence[str]) -> set[str]: ...
+
+
+class Cache(Protocol):
+    """What cleanup uses of the pull-through cache (`cache.PullThroughCache`)."""
+
+    @property
+    def store(self) -> FileStore: ...
+
+    @property
+    def downloads(self) -> InFlight: ...
+
+    async def sweep(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -236,19 +245,21 @@ async def expire_entries(
     return manifests, blobs
 
 
-async def run_cleanup_once(runtime: Runtime) -> CleanupResult:
-    """Finish abandoned clears, delete everything marked, then what the TTL policies expire.
+async def run_cleanup_once(cache: Cache) -> CleanupResult:
+    """Finish abandoned clears, delete everything marked, then what the TTL policies expire,
+    then sweep what dead writers left (spool files, incomplete uploads).
 
     Marked rows go first, so the expiry's index walk does not step over them.
     """
     now = clock.now()
-    lock_rows = not runtime.settings.is_sqlite  # SQLite has one writer anyway
-    store, downloads = runtime.store, runtime.downloads
+    lock_rows = not sql.is_sqlite()  # SQLite has one writer anyway
+    store, downloads = cache.store, cache.downloads
     await clearing.resume_abandoned()
     await _release_stale_claims(now)
     manifests_deleted = await delete_manifests(lock_rows)
     blobs = await delete_blobs(store, downloads, lock_rows)
     manifests_expired, expired = await expire_entries(now, store, downloads, lock_rows)
+    await cache.sweep()
     return CleanupResult(
         manifests_expired=manifests_expired,
         blobs_expired=expired.deleted + expired.failed,
@@ -259,12 +270,12 @@ async def run_cleanup_once(runtime: Runtime) -> CleanupResult:
     )
 
 
-async def run_cleanup_forever(runtime: Runtime) -> None:
+async def run_cleanup_forever(cache: Cache, interval_seconds: float) -> None:
     """Started by the lifespan: waits one interval, then cleans up, forever."""
     while True:
-        await asyncio.sleep(runtime.settings.cleanup_interval_seconds)
+        await asyncio.sleep(interval_seconds)
         try:
-            result = await run_cleanup_once(runtime)
+            result = await run_cleanup_once(cache)
         except Exception:  # keep the worker alive; the next round retries
             log.exception("cache cleanup failed")
             continue

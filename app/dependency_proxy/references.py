@@ -116,3 +116,22 @@ def image_size(content: bytes) -> int | None:
     if not all(isinstance(size, int) and size >= 0 for size in sizes):
         return None
     return sum(sizes)
+
+
+def index_platforms(content: bytes) -> dict[str, str]:
+    """digest → `os/architecture[/variant]` of the manifests a multi-platform index
+    lists; empty for anything else (shown only, never trusted)."""
+    try:
+        entries = json.loads(content)["manifests"]
+    except (ValueError, KeyError, TypeError):
+        return {}
+    platforms: dict[str, str] = {}
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+            continue
+        platform = entry.get("platform")
+        if not isinstance(platform, dict):
+            platform = {}
+        parts = [platform.get(key) for key in ("os", "architecture", "variant")]
+        platforms[entry["digest"]] = "/".join(str(part) for part in parts if part) or "unknown"
+    return platforms

@@ -119,6 +119,7 @@ class UpstreamClient:
         max_connections: int = 100,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._host = httpx.URL(self.base_url).netloc.decode("ascii")  # host[:port], for messages
         #: Upstream responses by status code ("200", "404", ...) and failures
         #: ("timeout", "connection_error", "protocol_error"), for metrics.
         self.request_counts: Counter[str] = Counter()
@@ -175,7 +176,9 @@ class UpstreamClient:
         async with self._guard():
             response = await self._send("HEAD", path, image, credentials, _MANIFEST_ACCEPT)
             await response.aclose()
-        self._raise_for_status(response, image, ManifestUnknown(f"manifest unknown: {image}"))
+        self._raise_for_status(
+            response, image, credentials, ManifestUnknown(f"manifest unknown: {image}")
+        )
         digest = response.headers.get("docker-content-digest", "")
         media_type = _media_type(response.headers.get("content-type"))
         length = response.headers.get("content-length", "")
@@ -201,7 +204,7 @@ class UpstreamClient:
             response = await self._send("GET", path, image, credentials, _MANIFEST_ACCEPT)
             try:
                 self._raise_for_status(
-                    response, image, ManifestUnknown(f"manifest unknown: {image}")
+                    response, image, credentials, ManifestUnknown(f"manifest unknown: {image}")
                 )
                 content = await _read_capped(response, max_size, f"manifest {image}:{reference}")
             finally:
@@ -225,7 +228,9 @@ class UpstreamClient:
         async with self._guard():
             response = await self._send("GET", path, image, credentials)
         try:
-            self._raise_for_status(response, image, BlobUnknown(f"blob unknown: {image}@{digest}"))
+            self._raise_for_status(
+                response, image, credentials, BlobUnknown(f"blob unknown: {image}@{digest}")
+            )
         except DependencyProxyError:
             await response.aclose()
             raise
@@ -239,7 +244,9 @@ class UpstreamClient:
         async with self._guard():
             response = await self._send("HEAD", path, image, credentials)
             await response.aclose()
-        self._raise_for_status(response, image, BlobUnknown(f"blob unknown: {image}@{digest}"))
+        self._raise_for_status(
+            response, image, credentials, BlobUnknown(f"blob unknown: {image}@{digest}")
+        )
         length = response.headers.get("content-length", "")
         if not length.isdigit():
             raise UpstreamUnavailable(f"upstream did not give the size of {image}@{digest}")
@@ -286,9 +293,12 @@ class UpstreamClient:
             self.request_counts[failure_kind(exc)] += 1
             raise transport_failure(exc, "upstream", self._http.timeout) from exc
 
-    @staticmethod
     def _raise_for_status(
-        response: httpx.Response, image: str, unknown: DependencyProxyError
+        self,
+        response: httpx.Response,
+        image: str,
+        credentials: UpstreamCredentials | None,
+        unknown: DependencyProxyError,
     ) -> None:
         status = response.status_code
         if 200 <= status < 300:
@@ -296,12 +306,23 @@ class UpstreamClient:
         if status == 404:
             raise unknown
         if status in (401, 403):
-            raise UpstreamDenied(f"the upstream refused access to {image}")
+            raise UpstreamDenied(self._denied_message(image, credentials))
         if status == 429:
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
             suffix = f" (retry after {retry_after}s)" if retry_after is not None else ""
             raise UpstreamRateLimited(f"upstream rate limit reached{suffix}", retry_after)
         raise UpstreamUnavailable(f"upstream answered {status}")
+
+    def _denied_message(self, image: str, credentials: UpstreamCredentials | None) -> str:
+        # Docker Hub answers 401 for a repository that does not exist as for a
+        # private one: say both, not "refused", which reads like our own login failed.
+        where = f"{self.upstream_name(image)} does not exist upstream ({self._host})"
+        if credentials is None:
+            return (
+                f"{where}, or needs upstream credentials: an Owner can set them "
+                "in the group's Dependency Proxy settings"
+            )
+        return f"{where}, or the group's upstream credentials may not pull it"
 
     async def _observe(self, response: httpx.Response) -> None:
         # Runs for every response, redirects and token endpoint included.

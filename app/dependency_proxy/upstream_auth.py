@@ -183,8 +183,16 @@ class TokenStore:
             raise transport_failure(exc, "upstream token endpoint", self._http.timeout) from exc
         status = response.status_code
         if status in (401, 403):
-            who = "the credentials" if credentials else "anonymous access"
-            raise UpstreamDenied(f"upstream refused {who}")
+            host = url.netloc.decode("ascii")
+            if credentials is not None:
+                raise UpstreamDenied(
+                    f"the upstream ({host}) refused the group's upstream credentials: "
+                    "an Owner can correct them in the group's Dependency Proxy settings"
+                )
+            raise UpstreamDenied(
+                f"the upstream ({host}) refused anonymous access: the image may need "
+                "upstream credentials, which an Owner sets in the group's Dependency Proxy settings"
+            )
         if status == 429:
             retry = retry_after_seconds(response.headers.get("retry-after"))
             raise UpstreamRateLimited("upstream token endpoint rate limit reached", retry)

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,7 +43,7 @@ from tests.support.bulk_rows import (
 from tests.support.dockyard_server import DOCKYARD, Account, DockyardServer
 from tests.support.fixtures import SeededReferenceRegistry
 from tests.support.images import SeededImages
-from tests.support.postgres import PostgresServer, postgres_bin
+from tests.support.postgres import PostgresServer, postgres_bin, throwaway_postgres
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("DOCKYARD_BENCH_SCALE"), reason="make bench-scale runs it"
@@ -73,14 +71,8 @@ def postgres() -> Iterator[PostgresServer | None]:
     if "postgres" not in DATABASES or postgres_bin() is None:
         yield None
         return
-    workdir = Path(tempfile.mkdtemp(prefix="dockyard-bench-pg-"))
-    server = PostgresServer(workdir)
-    try:
-        server.start()
+    with throwaway_postgres("dockyard-bench-pg-") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @dataclass

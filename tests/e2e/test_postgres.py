@@ -4,10 +4,7 @@ instance serves pulls, clears and cleans its cache with PostgreSQL holding the r
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,19 +23,6 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed"),
 ]
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    # Not under pytest's tmp folder: the postgres user cannot enter root's 0700 folders.
-    workdir = Path(tempfile.mkdtemp(prefix="dockyard-pg-"))
-    server = PostgresServer(workdir)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def test_migrations_build_the_models_schema_on_postgres(

@@ -30,10 +30,9 @@ from app.dependency_proxy.services.group_cache import (
     list_blobs,
     list_manifests,
 )
-from app.dependency_proxy.storage import LocalBlobStore
+from app.dependency_proxy.storage.local import LocalBlobStore
 from app.groups import records as groups
 from app.groups.models import AccessLevel
-from tests.e2e.test_postgres import postgres  # noqa: F401 (the throwaway cluster)
 from tests.support.bulk_rows import PostgresRows
 from tests.support.postgres import PostgresServer, postgres_bin
 from tests.support.statements import CACHE_TABLES, Statement, capture_statements
@@ -58,9 +57,12 @@ class CleanupRuntime:
     store: LocalBlobStore
     downloads: NoDownloads = field(default_factory=NoDownloads)
 
+    async def sweep(self) -> None:
+        """Nothing to sweep: no spools, no uploads."""
+
 
 @pytest.fixture
-def database_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:  # noqa: F811
+def database_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
     yield postgres.create_database(request.node.name.replace("test_", "")[:40])
 
 

@@ -270,3 +270,16 @@ def test_wrong_credentials_are_refused(
     assert refused.returncode != 0
     assert "unauthorized" in refused.stderr.lower() or "401" in refused.stderr
     assert podman("images", "--quiet").stdout.strip() == ""
+
+
+def test_a_mistyped_group_is_named_in_podmans_error(
+    dockyard: DockyardServer, alice: Account, creds: str, new_podman: NewPodman
+) -> None:
+    podman = new_podman()
+    reference = f"{dockyard.prefix('acme/platfrom')}/alpine:3.19"
+    refused = podman("pull", "--tls-verify=false", "--creds", creds, reference, check=False)
+    assert refused.returncode != 0
+    assert refused.stderr.strip().endswith(
+        "name unknown: no group 'acme/platfrom' you can pull from: check the path "
+        "(pulling needs at least the Guest role in the group)"
+    ), refused.stderr

@@ -227,6 +227,10 @@ def test_a_non_member_cannot_pull_from_another_group(
         check=False,
     )
     assert refused.returncode != 0
+    # What skopeo prints: the registry's message, the same as for a group that is not there.
+    assert (
+        f"name unknown: no group '{alice.group}' you can pull from: check the path"
+    ).encode() in refused.stderr
 
 
 def test_a_group_access_token_pulls_in_its_group_and_subgroups_only(

@@ -35,6 +35,13 @@ class Row:
     name: str  # image:tag or image@sha256:…, as pulled
     digest: str
     size: str  # as shown: the image's config + layers, or "Multi-platform index"
+    relation: str | None = None  # what a digest row says it is
+
+    @property
+    def shown(self) -> str:
+        """The name as the list shows it: a digest is cut after 12 hex digits."""
+        image, at, digest = self.name.partition("@")
+        return f"{image}@{digest[:19]}…" if at else self.name
 
 
 def shown_size(image: Image) -> str:
@@ -47,6 +54,7 @@ class World:
     server: DockyardServer
     rows: tuple[Row, ...]  # newest first
     blob_count: int
+    blob_hits: int
     total_size: int
 
     @property
@@ -86,6 +94,9 @@ def world(
     target = tmp_path_factory.mktemp("pulls")
     alpine, busybox, nginx = seeded_images.alpine, seeded_images.busybox, seeded_images.nginx
     busybox_amd64 = busybox.for_platform("amd64")
+    # alpine by digest first, then by tag (each reference has its own row, as on
+    # GitLab): the page shows one image, the digest row under the tag row.
+    pull(dockyard, creds, GROUP, f"alpine@{alpine.digest}", target / "alpine-by-digest")
     pull(dockyard, creds, GROUP, "alpine:3.19", target / "alpine")
     # An index: skopeo fetches it, then the amd64 child by digest.
     pull(dockyard, creds, GROUP, "busybox:1.36", target / "busybox", "--override-arch", "amd64")
@@ -93,16 +104,29 @@ def world(
 
     images = (alpine, busybox_amd64, nginx)
     blobs = {blob.digest: blob.size for image in images for blob in image.blobs}
-    manifests = (alpine, busybox, busybox_amd64, nginx)
+    manifests = (alpine, alpine, busybox, busybox_amd64, nginx)
     return World(
         server=dockyard,
+        # Newest first, each digest row under the tag row it belongs to.
         rows=(
-            Row(f"nginx@{nginx.digest}", nginx.digest, shown_size(nginx)),
-            Row(f"busybox@{busybox_amd64.digest}", busybox_amd64.digest, shown_size(busybox_amd64)),
+            Row(f"nginx@{nginx.digest}", nginx.digest, shown_size(nginx), "pulled by digest"),
             Row("busybox:1.36", busybox.digest, "Multi-platform index"),
+            Row(
+                f"busybox@{busybox_amd64.digest}",
+                busybox_amd64.digest,
+                shown_size(busybox_amd64),
+                "pulled by digest · linux/amd64 of busybox:1.36",
+            ),
             Row("alpine:3.19", alpine.digest, shown_size(alpine)),
+            Row(
+                f"alpine@{alpine.digest}",
+                alpine.digest,
+                shown_size(alpine),
+                "pulled by digest · the same image as alpine:3.19",
+            ),
         ),
         blob_count=len(blobs),
+        blob_hits=len(alpine.blobs),  # the tag pull found the digest pull's blobs
         total_size=sum(blobs.values()) + sum(manifest.size for manifest in manifests),
     )
 
@@ -140,22 +164,24 @@ def test_prefix_shown_and_copied(world: World, new_page: Any) -> None:
     assert rows.count() == len(world.rows)
     for index, expected in enumerate(world.rows):  # newest first
         row = rows.nth(index)
-        assert row.locator(".image-name .mono").inner_text() == expected.name
+        assert row.locator(".image-name .mono").inner_text() == expected.shown
+        relation = row.locator(".relation")
+        assert (relation.inner_text() if relation.count() else None) == expected.relation
         short = expected.digest.split(":", 1)[1][:7]
         meta = row.locator(".meta").inner_text()
         assert f"Digest: {short}" in meta
         assert expected.size in meta
         assert row.locator(".badge-warning").count() == 0  # not scheduled for deletion
-    # 4 manifests and 9 blobs, each fetched once from upstream: no hits yet.
+    # 5 manifests and 9 blobs, each fetched once from upstream; alpine's blobs served twice.
     stats = page.locator(".stats").inner_text()
-    assert f"0 hits, {len(world.rows) + world.blob_count} misses" in stats
+    assert f"{world.blob_hits} hits, {len(world.rows) + world.blob_count} misses" in stats
     screenshot(page, "dependency-proxy")
 
     nginx = world.rows[0]
     rows.nth(0).locator("button:has-text('Copy')").click()
     assert page.evaluate("navigator.clipboard.readText()") == f"{prefix}/{nginx.name}"
     rows.nth(len(world.rows) - 1).locator("button:has-text('Copy')").click()
-    assert page.evaluate("navigator.clipboard.readText()") == f"{prefix}/alpine:3.19"
+    assert page.evaluate("navigator.clipboard.readText()") == f"{prefix}/{world.rows[-1].name}"
 
 
 def test_empty_state_shows_the_real_prefix(world: World, new_page: Any) -> None:
@@ -227,11 +253,24 @@ def test_settings_toggles_persist(world: World, new_page: Any) -> None:
     assert page.is_checked("#proxy-enabled")
 
 
+def checked_scopes(page: Any) -> list[str]:
+    boxes = page.locator("input[name=scopes]:checked")
+    return [boxes.nth(index).get_attribute("value") for index in range(boxes.count())]
+
+
 def test_personal_access_token_shown_once(world: World, new_page: Any) -> None:
     page = new_page()
     sign_in(page, "olivia")
     page.goto("/-/user_settings/personal_access_tokens")
     page.fill("#token-name", "laptop")
+    assert checked_scopes(page) == []  # nothing chosen for the user
+    page.click("button:has-text('Create token')")
+    assert page.locator(".form-error").inner_text() == "At least one scope is required."
+    page.click(".presets a:has-text('scripts')")
+    assert checked_scopes(page) == ["api"]
+    page.click(".presets a:has-text('docker pull')")  # in place: the name typed stays
+    assert checked_scopes(page) == ["read_registry", "write_registry"]
+    assert page.input_value("#token-name") == "laptop"
     page.click("button:has-text('Create token')")
     secret = page.input_value("#new-token")
     assert secret.startswith("dypat-")
@@ -310,6 +349,9 @@ def test_owner_clears_the_cache_through_the_dialog(world: World, new_page: Any) 
     text = dialog.inner_text()
     assert f"Clear {len(world.rows)} image(s) from cache?" in text
     assert f"({world.blob_count} blobs, {human_size(world.total_size)})" in text
+    # The upstream here is the reference registry, not Docker Hub.
+    upstream_host = world.server.env["DOCKYARD_UPSTREAM_URL"].removeprefix("http://")
+    assert f"must pull an image or tag from the upstream registry, {upstream_host}." in text
     screenshot(page, "clear-cache-dialog", full_page=False)
     dialog.locator("button:has-text('Cancel')").click()
     assert not dialog.is_visible()

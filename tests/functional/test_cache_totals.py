@@ -25,7 +25,7 @@ from app.dependency_proxy.models import (
 )
 from app.dependency_proxy.services.clear_cache import clear_cache
 from app.dependency_proxy.services.get_blob import record_blob
-from app.dependency_proxy.storage import LocalBlobStore
+from app.dependency_proxy.storage.local import LocalBlobStore
 from app.groups import records as groups
 from app.groups.models import Group
 from tests.functional.test_cleanup import CleanupRuntime

@@ -22,7 +22,8 @@ from app.dependency_proxy import cleanup, storage
 from app.dependency_proxy.cleanup import CleanupResult, run_cleanup_once
 from app.dependency_proxy.models import Blob, CacheStatus, ImageTtlGroupPolicy, Manifest
 from app.dependency_proxy.services.clear_cache import clear_cache
-from app.dependency_proxy.storage import LocalBlobStore
+from app.dependency_proxy.storage import write_blob
+from app.dependency_proxy.storage.local import LocalBlobStore
 from app.groups import records as groups
 from app.groups.models import AccessLevel, Group
 
@@ -47,6 +48,9 @@ class CleanupRuntime:
     store: LocalBlobStore
     downloads: FakeDownloads = field(default_factory=FakeDownloads)
 
+    async def sweep(self) -> None:
+        """Nothing to sweep: no spools, no uploads."""
+
 
 @pytest.fixture
 async def runtime(database: Settings) -> AsyncIterator[CleanupRuntime]:
@@ -60,8 +64,8 @@ async def stored_blob(runtime: CleanupRuntime, group: Group, content: bytes) -> 
     async def chunks() -> AsyncIterator[bytes]:
         yield content
 
-    if not await runtime.store.exists(digest):
-        await runtime.store.write(digest, chunks())
+    if await runtime.store.stat(digest) is None:
+        await write_blob(runtime.store, digest, chunks())
     return await Blob.create(
         group_id=group.id, digest=digest, size=len(content), read_at=clock.now()
     )
@@ -110,8 +114,8 @@ async def test_ttl_expires_entries_not_read_for_ttl_days(runtime: CleanupRuntime
     )
     assert not await Blob.exists(id=old_blob.id)
     assert not await Manifest.exists(id=old_manifest.id)
-    assert not await runtime.store.exists(old_blob.digest)
-    assert await runtime.store.exists(fresh_blob.digest)
+    assert await runtime.store.stat(old_blob.digest) is None
+    assert await runtime.store.stat(fresh_blob.digest) is not None
     assert await Blob.filter(status=CacheStatus.DEFAULT).count() == 2
 
 
@@ -135,12 +139,12 @@ async def test_file_shared_with_another_group_survives_until_both_clear(
     await clear_cache(await owner_of(acme), acme)
     result = await run_cleanup_once(runtime)
     assert (result.manifests_deleted, result.blobs_deleted, result.files_deleted) == (1, 1, 0)
-    assert await runtime.store.exists(ours.digest)
+    assert await runtime.store.stat(ours.digest) is not None
 
     await clear_cache(await owner_of(other), other)
     result = await run_cleanup_once(runtime)
     assert (result.blobs_deleted, result.files_deleted) == (1, 1)
-    assert not await runtime.store.exists(ours.digest)
+    assert await runtime.store.stat(ours.digest) is None
     assert await Blob.all().count() == 0
 
 
@@ -151,7 +155,7 @@ async def test_file_of_a_download_in_flight_is_kept(runtime: CleanupRuntime) -> 
     runtime.downloads.running.add(blob.digest)
     result = await run_cleanup_once(runtime)
     assert (result.blobs_deleted, result.files_deleted) == (1, 0)
-    assert await runtime.store.exists(blob.digest)
+    assert await runtime.store.stat(blob.digest) is not None
 
 
 async def test_fresh_row_next_to_a_marked_one_keeps_the_file(runtime: CleanupRuntime) -> None:
@@ -163,7 +167,7 @@ async def test_fresh_row_next_to_a_marked_one_keeps_the_file(runtime: CleanupRun
     await run_cleanup_once(runtime)
     assert not await Blob.exists(id=old.id)
     assert await Blob.exists(id=fresh.id, status=CacheStatus.DEFAULT)
-    assert await runtime.store.exists(fresh.digest)
+    assert await runtime.store.stat(fresh.digest) is not None
 
 
 async def test_failed_deletion_marks_the_row_error(
@@ -222,7 +226,7 @@ async def test_files_deleted_counts_only_files_that_were_there(runtime: CleanupR
     await clear_cache(await owner_of(acme), acme)
     result = await run_cleanup_once(runtime)
     assert (result.blobs_deleted, result.files_deleted) == (2, 1)
-    assert not await runtime.store.exists(present.digest)
+    assert await runtime.store.stat(present.digest) is None
 
 
 async def test_batches_remove_a_file_only_with_its_last_reference(
@@ -242,6 +246,6 @@ async def test_batches_remove_a_file_only_with_its_last_reference(
     assert (result.manifests_deleted, result.blobs_deleted, result.files_deleted) == (1, 7, 5)
     assert result.failed == 0
     for row in kept:  # other still holds these two
-        assert await runtime.store.exists(row.digest)
+        assert await runtime.store.stat(row.digest) is not None
     assert await Blob.filter(group_id=acme.id).count() == 0
     assert await Blob.filter(group_id=other.id, status=CacheStatus.DEFAULT).count() == 2

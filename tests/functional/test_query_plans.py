@@ -202,7 +202,7 @@ async def test_clearing_and_cleanup_read_no_whole_table(
     statements.clear()
     now = clock.now()
     clock.set_clock(lambda: now + timedelta(days=2))  # acme/ci's rows expire
-    result = await run_cleanup_once(app.state.runtime)
+    result = await run_cleanup_once(app.state.cache)
     assert (result.manifests_expired, result.blobs_expired) == (60, 120)
     assert (result.manifests_deleted, result.blobs_deleted) == (120, 240)
     assert await assert_no_whole_table_reads(list(statements)) >= 20

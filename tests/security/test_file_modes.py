@@ -37,11 +37,20 @@ def modes(data_dir: Path) -> dict[str, int]:
     return found
 
 
+def allowed_modes(data_dir: Path, name: str) -> tuple[int, ...]:
+    if (data_dir / name).is_dir():
+        return (0o700,)
+    if name.startswith("blobs/"):
+        # A downloaded blob is marked committed by turning read-only (downloads/spool.py).
+        return (0o600, 0o400)
+    return (0o600,)
+
+
 def assert_private(data_dir: Path) -> None:
     wrong = {
         name: oct(mode)
         for name, mode in modes(data_dir).items()
-        if mode != (0o700 if (data_dir / name).is_dir() else 0o600)
+        if mode not in allowed_modes(data_dir, name)
     }
     assert wrong == {}
 

@@ -5,9 +5,7 @@ and the counts hold across processes and instances sharing one database."""
 from __future__ import annotations
 
 import base64
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from tests.security.accounts_support import (
     web,
 )
 from tests.support.dockyard_server import DockyardServer
-from tests.support.postgres import PostgresServer, postgres_bin
+from tests.support.postgres import PostgresServer
 
 __all__ = ["server", "web"]  # fixtures used by name below
 Send = Callable[[httpx.Client, str, str], httpx.Response]
@@ -137,21 +135,6 @@ def assert_count_is_shared(first: DockyardServer, second: DockyardServer) -> Non
         assert_throttled(get_token(http, "brute", PASSWORD))
     with client(second.url, OWNER_ADDRESS) as http:
         assert get_token(http, "brute", PASSWORD).status_code == 200
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    if postgres_bin() is None:
-        pytest.skip("PostgreSQL is not installed")
-    # Not under pytest's tmp folder: the postgres user cannot enter root's 0700 folders.
-    workdir = Path(tempfile.mkdtemp(prefix="dockyard-pg-"))
-    database = PostgresServer(workdir)
-    try:
-        database.start()
-        yield database
-    finally:
-        database.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_two_instances_on_one_postgresql_count_a_burst_exactly(

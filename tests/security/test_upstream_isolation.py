@@ -46,7 +46,7 @@ def assert_refused_credentials(answer: httpx.Response) -> None:
     if answer.request.method == "GET":
         code, message = oci_error(answer)
         assert code == "DENIED"
-        assert "upstream" in message and "refused the credentials" in message
+        assert "refused the group's upstream credentials" in message
 
 
 def assert_refused(answer: httpx.Response) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.security.upstream_support import LARGE_LAYER, UPSTREAM_RATE, next_number
-from tests.support.dockyard_server import Account, DockyardServer
+from tests.support.dockyard_server import Account, DockyardServer, s3_settings
 from tests.support.fixtures import SeededReferenceRegistry
 from tests.support.images import Image, push_large_image
 from tests.support.reference_registry import RegistryPusher
@@ -29,12 +29,18 @@ def throttled_upstream(
         yield proxy
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["local", "s3"])
 def isolated_dockyard(
-    tmp_path_factory: pytest.TempPathFactory, throttled_upstream: ThrottledProxy
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    throttled_upstream: ThrottledProxy,
 ) -> Iterator[DockyardServer]:
+    """On both blob stores: shared bytes on disk and in a bucket obey the same rule."""
     # Read timeout above the proxy's pace for a 1 MiB read, with room to spare.
     env = {"DOCKYARD_UPSTREAM_READ_TIMEOUT": "10"}
+    if request.param == "s3":
+        seaweed = request.getfixturevalue("seaweed")
+        env.update(s3_settings(seaweed, f"isolation-{next_number()}/"))
     server = DockyardServer(tmp_path_factory.mktemp("isolation"), throttled_upstream.url, env=env)
     with server:
         yield server

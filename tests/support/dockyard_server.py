@@ -32,6 +32,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def s3_settings(seaweed: Any, prefix: str, *, redirect: bool = False) -> dict[str, str]:
+    """The environment of a Dockyard that keeps its blobs in the test SeaweedFS bucket
+    (`tests/support/seaweedfs.py`), credentials by the standard AWS variables."""
+    from tests.support.fixtures import S3_BUCKET
+    from tests.support.seaweedfs import REGION
+
+    return {
+        **seaweed.env,
+        "DOCKYARD_S3_BUCKET": S3_BUCKET,
+        "DOCKYARD_S3_ENDPOINT_URL": seaweed.endpoint,
+        "DOCKYARD_S3_REGION": REGION,
+        "DOCKYARD_S3_PREFIX": prefix,
+        "DOCKYARD_S3_REDIRECT": "true" if redirect else "false",
+    }
+
+
 @dataclass(frozen=True)
 class Account:
     """A user with a personal access token, Owner of `group`."""

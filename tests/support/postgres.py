@@ -6,6 +6,9 @@ import glob
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.dockyard_server import free_port
@@ -27,6 +30,7 @@ class PostgresServer:
         self.workdir = workdir
         self.data = workdir / "data"
         self.port = free_port()
+        self._databases: set[str] = set()
 
     def _run(self, *args: str) -> None:
         command = [str(self.bin / args[0]), *args[1:]]
@@ -56,9 +60,29 @@ class PostgresServer:
         )
 
     def create_database(self, name: str) -> str:
-        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
-        return self.url(name)
+        """A new, empty database (its name made unique: one cluster serves many tests)."""
+        unique, number = name, 1
+        while unique in self._databases:
+            number += 1
+            unique = f"{name}_{number}"
+        self._databases.add(unique)
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", unique)
+        return self.url(unique)
 
     def stop(self) -> None:
         if self.data.exists():
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+
+@contextmanager
+def throwaway_postgres(prefix: str = "dockyard-pg-") -> Iterator[PostgresServer]:
+    """A running cluster, removed afterwards."""
+    # Not under pytest's tmp folder: the postgres user cannot enter root's 0700 folders.
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    server = PostgresServer(workdir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any
 
 import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from app.http_protocol import HeadLimitedHttpToolsProtocol, RefusalLog
+from app.http_protocol import HeadLimitedHttpToolsProtocol, RefusalLog, TlsProbeLog
 
 LIMIT = 1024
 
@@ -144,3 +145,59 @@ def test_a_flood_of_refusals_is_one_log_line_with_a_count(
     [record] = caplog.records
     assert "127.0.0.1:40000 sent a request head over 1024 bytes: answered 431" in record.message
     assert log.unreported == 499  # counted for the next message
+
+
+def client_hello() -> bytes:
+    """The first bytes a TLS client (docker probing HTTPS) sends."""
+    outgoing = ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(
+        ssl.MemoryBIO(), outgoing, server_hostname="127.0.0.1"
+    )
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+async def test_a_tls_probe_is_answered_400_and_explained_once_in_the_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(HeadLimitedHttpToolsProtocol, "tls_probes", TlsProbeLog())
+    app = Recorder()
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(3):
+            protocol, transport = connect(app)
+            protocol.data_received(client_hello())
+            await settle()
+            # As uvicorn answered it before: docker falls back to plain HTTP on this answer.
+            assert transport.written.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+            assert transport.closed
+    assert app.paths == []
+    probes = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "dockyard.http"]
+    assert probes == [
+        (
+            "INFO",
+            "127.0.0.1:40000 tried TLS on this plain-HTTP port and was answered 400: docker "
+            "does this for insecure registries before it falls back to plain HTTP (further "
+            "such attempts are logged at debug level)",
+        ),
+        ("DEBUG", "127.0.0.1:40000 tried TLS on this plain-HTTP port (answered 400)"),
+        ("DEBUG", "127.0.0.1:40000 tried TLS on this plain-HTTP port (answered 400)"),
+    ]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_other_garbage_is_still_an_invalid_request_warning(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = Recorder()
+    protocol, transport = connect(app)
+    # uvicorn's loggers do not propagate to caplog's root handler: listen on its own.
+    monkeypatch.setattr(protocol.logger, "level", logging.WARNING)
+    protocol.logger.addHandler(caplog.handler)
+    try:
+        protocol.data_received(b"\x00\x01 not http at all\r\n\r\n")
+        await settle()
+    finally:
+        protocol.logger.removeHandler(caplog.handler)
+    assert transport.written.startswith(b"HTTP/1.1 400")
+    assert "Invalid HTTP request received." in [r.getMessage() for r in caplog.records]

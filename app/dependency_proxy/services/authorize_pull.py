@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from app.groups import policy
 from app.groups.models import Group
 from app.groups.records import find_group
 from app.instance.services import get_instance_settings
+
+log = logging.getLogger("dockyard.registry")
 
 # The instance switch is read at most this often per process (admins flip it
 # rarely; the cached-manifest path should not pay a query for it).
@@ -50,8 +53,11 @@ async def authorize_pull(principal: Principal, group_path: str, settings: Settin
     access: the two are not told apart) or ProxyDisabled."""
     group = await find_group(group_path)
     if group is None or not await policy.can_pull(principal, group):
+        # The client learns only that it cannot pull here; the log says why.
+        reason = "no such group" if group is None else "no pull access to it"
+        log.info("pull refused for %s: group %r: %s", _who(principal), group_path, reason)
         raise NotFound(
-            "repository name not known to registry, or you have no access to it "
+            f"no group {group_path!r} you can pull from: check the path "
             "(pulling needs at least the Guest role in the group)"
         )
     if not await _instance_enabled(settings):
@@ -64,3 +70,7 @@ async def authorize_pull(principal: Principal, group_path: str, settings: Settin
         setting=setting,
         credentials=upstream_credentials(setting, settings.secret_key),
     )
+
+
+def _who(principal: Principal) -> str:
+    return f"{principal.kind.replace('_', ' ')} {principal.display_name!r}"

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from app import clock, metrics
-from app.dependency_proxy.downloads import BlobReader
+from app.dependency_proxy.bodies import (
+    BlobInfo,
+    FileBody,
+    RedirectBody,
+    StreamBody,
+    record_served,
+)
+from app.dependency_proxy.cache import PullThroughCache
+from app.dependency_proxy.downloads import Reader
 from app.dependency_proxy.errors import BlobUnknown
 from app.dependency_proxy.grants import Claim, GrantKey
 from app.dependency_proxy.models import Blob, CacheStatus
@@ -28,42 +33,9 @@ from app.dependency_proxy.services.authorize_pull import PullContext
 from app.dependency_proxy.upstream import UpstreamBlob
 from app.dependency_proxy.upstream_auth import fingerprint_of
 
-if TYPE_CHECKING:
-    from app.runtime import Runtime
-
 READ_AT_RESOLUTION = timedelta(minutes=1)
 
-
-@dataclass(frozen=True)
-class StoredBlob:
-    """A committed blob this group may read: serve the file (Range allowed)."""
-
-    digest: str
-    size: int
-    path: Path
-
-
-@dataclass(frozen=True)
-class StreamingBlob:
-    """A blob being downloaded: stream it as it arrives."""
-
-    digest: str
-    size: int | None
-    reader: BlobReader
-    group_id: int
-
-    async def delivered(self, size: int) -> None:
-        """Call after the whole blob reached the client: the group now holds it
-        (the download's own commit records only the group that started it)."""
-        await record_blob(self.group_id, self.digest, size)
-
-
-@dataclass(frozen=True)
-class BlobInfo:
-    """For HEAD on a blob this group may read, without downloading it."""
-
-    digest: str
-    size: int
+BlobBody = FileBody | RedirectBody | StreamBody
 
 
 async def _row(group_id: int, digest: str) -> Blob | None:
@@ -91,59 +63,74 @@ async def _touch(row: Blob) -> None:
         await Blob.filter(id=row.id).update(read_at=now)
 
 
-def grant_key(runtime: Runtime, pull: PullContext, image: str, digest: str) -> GrantKey:
+def grant_key(cache: PullThroughCache, pull: PullContext, image: str, digest: str) -> GrantKey:
     return GrantKey(
         group_id=pull.group.id,
         credentials=fingerprint_of(pull.credentials),
-        repository=runtime.upstream.repository(image),
+        repository=cache.upstream.repository(image),
         digest=digest,
     )
 
 
-def _upstream_head(
-    runtime: Runtime, pull: PullContext, image: str, digest: str
-) -> Callable[[], Awaitable[int]]:
-    async def head() -> int:
-        return await runtime.upstream.head_blob(image, digest, pull.credentials)
+async def _committed_body(
+    cache: PullThroughCache, pull: PullContext, digest: str, size: int, path: Path | None
+) -> BlobBody:
+    """The body of a committed blob: the file, a redirect, or a stream from the store."""
+    group_id, statistics, store = pull.group.id, cache.statistics, cache.store
+    if path is not None:
+        record_served(statistics, group_id, "cache", size)
+        return FileBody(digest=digest, size=size, path=path)
+    url = await store.presigned_url(digest)
+    if url is not None:
+        record_served(statistics, group_id, "cache", size)
+        return RedirectBody(digest=digest, size=size, url=url)
 
-    return head
+    return StreamBody(
+        digest,
+        size,
+        "HIT",
+        lambda start, end: store.open_range(digest, start, end),
+        ranged=True,
+        served=lambda sent: record_served(statistics, group_id, "cache", sent),
+    )
 
 
 async def _stored(
-    runtime: Runtime, pull: PullContext, image: str, digest: str
-) -> StoredBlob | None:
-    path = runtime.store.local_path(digest)
-    if path is None:
+    cache: PullThroughCache, pull: PullContext, image: str, digest: str
+) -> BlobBody | None:
+    store = cache.store
+    path = store.local_path(digest)
+    if path is None and store.keeps_files:
         return None
     row = await _row(pull.group.id, digest)
     if row is not None:
+        # A live row keeps cleanup away from the bytes: no need to ask the store.
         await _touch(row)
-        return StoredBlob(digest=digest, size=row.size, path=path)
+        return await _committed_body(cache, pull, digest, row.size, path)
+    size = await store.stat(digest)
+    if size is None:
+        return None
     # The bytes are here for another group: the upstream must confirm this
     # group may read them before anything is served or recorded.
-    key = grant_key(runtime, pull, image, digest)
-    await runtime.blob_grants.confirm(key, _upstream_head(runtime, pull, image, digest))
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:  # cleaned up while we asked: download it instead
-        return None
+    key = grant_key(cache, pull, image, digest)
+    await cache.grants.confirm(key, cache.upstream_head(image, digest, pull.credentials))
     await record_blob(pull.group.id, digest, size)
-    # Cleanup may have removed the file while we asked the upstream; our
+    # Cleanup may have removed the blob while we asked the upstream; our
     # live row now keeps it from doing so again, so one more look settles it.
-    if runtime.store.local_path(digest) is None:
+    if await store.stat(digest) is None:
         return None
-    return StoredBlob(digest=digest, size=size, path=path)
+    return await _committed_body(cache, pull, digest, size, store.local_path(digest))
 
 
 async def _open_download(
-    runtime: Runtime, pull: PullContext, image: str, digest: str
-) -> BlobReader:
+    cache: PullThroughCache, pull: PullContext, image: str, digest: str
+) -> Reader:
     """A reader of the blob's download, opened only as `grants.py` allows."""
-    grants, key = runtime.blob_grants, grant_key(runtime, pull, image, digest)
-    head = _upstream_head(runtime, pull, image, digest)
+    grants, key = cache.grants, grant_key(cache, pull, image, digest)
+    head = cache.upstream_head(image, digest, pull.credentials)
     claim: Claim | None = None
     if not grants.holds(key):
-        if runtime.downloads.in_flight(digest) or grants.checking(key):
+        if cache.downloads.in_flight(digest) or grants.checking(key):
             # Someone's download is running (or this key is being checked):
             # the upstream answers for this group before it joins anything.
             await grants.confirm(key, head)
@@ -159,7 +146,7 @@ async def _open_download(
         handed_over = True
 
         async def get() -> UpstreamBlob:
-            return await runtime.upstream.open_blob(image, digest, pull.credentials)
+            return await cache.upstream.open_blob(image, digest, pull.credentials)
 
         # This GET is a check like any other: a 2xx grants (or renews) the key,
         # a refusal revokes it.
@@ -169,7 +156,7 @@ async def _open_download(
         await record_blob(pull.group.id, digest, size)
 
     try:
-        reader = await runtime.downloads.open(digest, start, on_commit, party=key)
+        reader = await cache.downloads.open(digest, start, on_commit, party=key)
         if claim is not None and not claim.settled:
             # Our GET was never sent: the blob was committed, or another
             # download began, between our look and the open. Ask before reading.
@@ -184,33 +171,55 @@ async def _open_download(
             claim.abandon()  # no-op once answered; frees waiters otherwise
 
 
-async def get_blob(
-    runtime: Runtime, pull: PullContext, image: str, digest: str
-) -> StoredBlob | StreamingBlob:
+def _download_body(
+    cache: PullThroughCache, pull: PullContext, digest: str, reader: Reader
+) -> StreamBody:
+    group_id, statistics = pull.group.id, cache.statistics
+
+    async def delivered(size: int) -> None:
+        await record_blob(group_id, digest, size)
+
+    return StreamBody(
+        digest,
+        reader.size,
+        "MISS",
+        lambda start, end: reader,
+        ranged=False,
+        served=lambda sent: record_served(statistics, group_id, "upstream", sent),
+        delivered=delivered,
+        close=reader.aclose,
+    )
+
+
+async def get_blob(cache: PullThroughCache, pull: PullContext, image: str, digest: str) -> BlobBody:
     """The blob `digest` of `image` for the group: stored, or streaming from a download."""
-    stored = await _stored(runtime, pull, image, digest)
+    stored = await _stored(cache, pull, image, digest)
     if stored is not None:
-        runtime.statistics.add(pull.group.id, blob_hits=1)
+        cache.statistics.add(pull.group.id, blob_hits=1)
         metrics.cache_requests.labels("blob", "hit").inc()
         return stored
-    reader = await _open_download(runtime, pull, image, digest)
-    runtime.statistics.add(pull.group.id, blob_misses=1)
+    reader = await _open_download(cache, pull, image, digest)
+    cache.statistics.add(pull.group.id, blob_misses=1)
     metrics.cache_requests.labels("blob", "miss").inc()
-    return StreamingBlob(digest=digest, size=reader.size, reader=reader, group_id=pull.group.id)
+    return _download_body(cache, pull, digest, reader)
 
 
-async def head_blob(runtime: Runtime, pull: PullContext, image: str, digest: str) -> BlobInfo:
+async def head_blob(
+    cache: PullThroughCache, pull: PullContext, image: str, digest: str
+) -> BlobInfo:
     """Size of a blob the group may read; asks the upstream unless the group holds it.
 
     A 2xx from the upstream is a confirmation like any other (`grants.py`); a
     refusal leaves nothing behind.
     """
     row = await _row(pull.group.id, digest)
-    if row is not None and runtime.store.local_path(digest) is not None:
+    if row is not None and (
+        cache.store.local_path(digest) is not None or not cache.store.keeps_files
+    ):
         return BlobInfo(digest=digest, size=row.size)
-    key = grant_key(runtime, pull, image, digest)
+    key = grant_key(cache, pull, image, digest)
     try:
-        size = await runtime.blob_grants.check(key, _upstream_head(runtime, pull, image, digest))
+        size = await cache.grants.check(key, cache.upstream_head(image, digest, pull.credentials))
     except BlobUnknown:
-        raise BlobUnknown(f"blob unknown: {digest} does not exist upstream") from None
+        raise BlobUnknown(f"{digest} does not exist upstream") from None
     return BlobInfo(digest=digest, size=size)

@@ -12,18 +12,17 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app import clock, metrics
+from app.dependency_proxy.bodies import record_served
+from app.dependency_proxy.cache import PullThroughCache
 from app.dependency_proxy.errors import ManifestUnknown, UpstreamDenied, UpstreamError
 from app.dependency_proxy.models import CacheStatus, Manifest
 from app.dependency_proxy.references import image_size, manifest_file_name
 from app.dependency_proxy.services.authorize_pull import PullContext
 from app.dependency_proxy.upstream import FetchedManifest
 from app.dependency_proxy.upstream_auth import fingerprint_of
-
-if TYPE_CHECKING:
-    from app.runtime import Runtime
 
 # read_at is refreshed at most this often: no database write per cached hit.
 READ_AT_RESOLUTION = timedelta(minutes=1)
@@ -101,9 +100,9 @@ async def _store(
 
 
 async def _revalidate(
-    runtime: Runtime, pull: PullContext, image: str, tag: str, row: Manifest | None
+    cache: PullThroughCache, pull: PullContext, image: str, tag: str, row: Manifest | None
 ) -> ManifestResult:
-    upstream = runtime.upstream
+    upstream = cache.upstream
     try:
         if row is not None:
             head = await upstream.head_manifest(image, tag, pull.credentials)
@@ -111,7 +110,7 @@ async def _revalidate(
                 await _touch(row, checked=True)
                 return _result(row, "HIT")
         fetched = await upstream.get_manifest(
-            image, tag, pull.credentials, max_size=runtime.settings.manifest_max_bytes
+            image, tag, pull.credentials, max_size=cache.manifest_max_bytes
         )
     except UpstreamError as error:
         # Unavailable, rate-limited: serve what we have. A refusal is not
@@ -121,12 +120,14 @@ async def _revalidate(
             return _result(row, "STALE")
         raise
     except ManifestUnknown:
-        raise ManifestUnknown(f"manifest unknown: {image}:{tag} does not exist upstream") from None
+        raise ManifestUnknown(f"{image}:{tag} does not exist upstream") from None
     stored = await _store(pull, image, tag, fetched, row)
     return _result(stored, "MISS")
 
 
-async def _by_tag(runtime: Runtime, pull: PullContext, image: str, tag: str) -> ManifestResult:
+async def _by_tag(
+    cache: PullThroughCache, pull: PullContext, image: str, tag: str
+) -> ManifestResult:
     row = await _cached(pull.group.id, image, tag)
     interval = pull.setting.revalidation_interval
     if (
@@ -139,17 +140,17 @@ async def _by_tag(runtime: Runtime, pull: PullContext, image: str, tag: str) -> 
     # Only requests of this group with the same upstream credentials share an
     # answer: after a credentials change, the next request asks with the new ones.
     key = (pull.group.id, fingerprint_of(pull.credentials), image, tag)
-    flight = runtime.manifest_flights.get(key)
+    flight = cache.manifest_flights.get(key)
     if flight is None:
-        flight = asyncio.ensure_future(_revalidate(runtime, pull, image, tag, row))
-        runtime.manifest_flights[key] = flight
-        flight.add_done_callback(lambda _: runtime.manifest_flights.pop(key, None))
+        flight = asyncio.ensure_future(_revalidate(cache, pull, image, tag, row))
+        cache.manifest_flights[key] = flight
+        flight.add_done_callback(lambda _: cache.manifest_flights.pop(key, None))
     # shield: one client going away must not cancel the others' revalidation.
     return await asyncio.shield(flight)
 
 
 async def _by_digest(
-    runtime: Runtime, pull: PullContext, image: str, digest: str
+    cache: PullThroughCache, pull: PullContext, image: str, digest: str
 ) -> ManifestResult:
     # Any live row of this image with that digest holds exactly those bytes (a
     # digest pull's own row, or a tag's): the digest was verified when it was stored.
@@ -163,22 +164,33 @@ async def _by_digest(
     if row is not None:
         await _touch(row, checked=False)
         return _result(row, "HIT")
-    fetched = await runtime.upstream.get_manifest(
-        image, digest, pull.credentials, max_size=runtime.settings.manifest_max_bytes
+    fetched = await cache.upstream.get_manifest(
+        image, digest, pull.credentials, max_size=cache.manifest_max_bytes
     )
     stored = await _store(pull, image, digest, fetched, None)
     return _result(stored, "MISS")
 
 
 async def get_manifest(
-    runtime: Runtime, pull: PullContext, image: str, reference: str
+    cache: PullThroughCache,
+    pull: PullContext,
+    image: str,
+    reference: str,
+    *,
+    send_body: bool = True,
 ) -> ManifestResult:
-    """The manifest for `image` at a tag or digest, from cache or upstream."""
+    """The manifest for `image` at a tag or digest, from cache or upstream.
+
+    `send_body`: whether the caller sends the bytes (GET) or only the headers
+    (HEAD); a sent body is counted here, as every served response is.
+    """
     if reference.startswith("sha256:"):
-        result = await _by_digest(runtime, pull, image, reference)
+        result = await _by_digest(cache, pull, image, reference)
     else:
-        result = await _by_tag(runtime, pull, image, reference)
+        result = await _by_tag(cache, pull, image, reference)
     hit = result.cache != "MISS"
-    runtime.statistics.add(pull.group.id, **{"manifest_hits" if hit else "manifest_misses": 1})
+    cache.statistics.add(pull.group.id, **{"manifest_hits" if hit else "manifest_misses": 1})
     metrics.cache_requests.labels("manifest", result.cache.lower()).inc()
+    if send_body:
+        record_served(cache.statistics, pull.group.id, "cache" if hit else "upstream", result.size)
     return result

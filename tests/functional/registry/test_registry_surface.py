@@ -6,6 +6,7 @@ Nothing here reaches an upstream; pulls against a real upstream are in tests/e2e
 from __future__ import annotations
 
 import base64
+import logging
 
 import httpx
 import pytest
@@ -251,9 +252,38 @@ async def test_no_access_is_404_and_does_not_reveal_the_group(
                 f"/v2/{repo}/manifests/latest", headers={"Authorization": f"Bearer {token}"}
             )
         )
-    # No pull granted in the token for either: the same challenge, group existence not told.
-    assert [a.status_code for a in answers] == [401, 401]
-    assert answers[0].json() == answers[1].json()
+    # No pull granted in the token for either: the same answer, only the path the client
+    # typed differs, so whether the group exists is not told; docker prints the message.
+    assert [a.status_code for a in answers] == [404, 404]
+    assert not any("www-authenticate" in a.headers for a in answers)
+    private, missing = (a.json()["errors"][0] for a in answers)
+    assert private["code"] == missing["code"] == "NAME_UNKNOWN"
+    assert private["message"] == (
+        "no group 'private-group' you can pull from: check the path "
+        "(pulling needs at least the Guest role in the group)"
+    )
+    assert missing["message"] == private["message"].replace("private-group", "no-such-group")
+
+
+async def test_a_refused_pull_logs_which_of_the_two_it_was(
+    client: httpx.AsyncClient, alice: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await groups.create_group("private-group")
+    token = await token_for(client, alice)
+    bearer = {"Authorization": f"Bearer {token}"}
+    with caplog.at_level(logging.INFO, logger="dockyard.registry"):
+        for group_path in ("private-group", "acme/platfrom"):
+            answer = await client.get(
+                f"/v2/{group_path}/dependency_proxy/containers/alpine/manifests/3.19",
+                headers=bearer,
+            )
+            assert answer.status_code == 404
+    refusals = [r.getMessage() for r in caplog.records if r.name == "dockyard.registry"]
+    assert refusals == [
+        "pull refused for personal access token 'alice': group 'private-group': "
+        "no pull access to it",
+        "pull refused for personal access token 'alice': group 'acme/platfrom': no such group",
+    ]
 
 
 async def test_disabled_proxy_gives_a_clear_error(client: httpx.AsyncClient, alice: str) -> None:

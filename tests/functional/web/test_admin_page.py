@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -212,3 +213,24 @@ async def test_admin_sets_the_maximum_token_lifetime(as_admin: Browser) -> None:
     assert "Maximum access token lifetime must be between 1 and 400." in bad.text
     await as_admin.post("/admin/settings", {**form, "max_token_lifetime_days": ""}, page="/admin")
     assert await token_lifetime.max_lifetime_days() is None
+
+
+async def test_admin_page_says_when_requests_arrive_for_another_host(
+    as_admin: Browser, make_browser: MakeBrowser
+) -> None:
+    assert 'id="external-url-mismatch"' not in (await as_admin.get("/admin")).text
+    # Someone reaches Dockyard through a port forward, by a name the external URL lacks.
+    forwarded = await make_browser()
+    await forwarded.http.get("/users/sign_in", headers={"Host": "buildhost.lan:15240"})
+    await forwarded.http.get("/users/sign_in", headers={"Host": "<b>x</b>"})  # no host name
+
+    page = (await as_admin.get("/admin")).text
+    notice = page.split('id="external-url-mismatch">', 1)[1].split("</div>", 1)[0]
+    text = " ".join(re.sub(r"<[^>]+>", "", notice).split())
+    assert text.startswith(
+        "Requests arrive for buildhost.lan:15240, but the "
+        "external URL is http://dockyard.test. docker is sent to the external URL to log in "
+        "(http://dockyard.test/jwt/auth)"
+    )
+    assert "Set DOCKYARD_EXTERNAL_URL to the URL users reach" in text
+    assert "<b>x</b>" not in page and "&lt;b&gt;" not in page

@@ -165,7 +165,7 @@ async def test_a_clear_whose_process_died_is_finished_by_the_cleanup_worker(
     assert (await CacheClear.get(group_id=group.id)).state == ClearState.RUNNING
     now = clock.now()
     clock.set_clock(lambda: now + clearing.LEASE + timedelta(seconds=1))
-    result = await run_cleanup_once(app.state.runtime)
+    result = await run_cleanup_once(app.state.cache)
     assert (await CacheClear.get(group_id=group.id)).state == ClearState.FINISHED
     assert (result.manifests_deleted, result.blobs_deleted) == (10, 10)
 

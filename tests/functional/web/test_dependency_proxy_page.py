@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -53,6 +54,72 @@ async def test_prefix_summary_and_images(as_guest: Browser, group: Group) -> Non
     assert "<span>10.00 KiB</span>" in page.text  # the image's size, not the manifest's
     assert "Last pulled <time" in page.text and "2 hours ago" in page.text
     assert "Hit ratio" in page.text and "Upstream rate limit" in page.text
+
+
+def image_rows(html: str) -> list[str]:
+    """Each listed image as the page reads: its shown name, then what it is part of."""
+    rows = re.findall(r'<li class="list-row image-row[^"]*">(.*?)</li>', html, re.S)
+    texts = []
+    for row in rows:
+        name = re.search(r'<span class="mono strong" title="[^"]*">([^<]*)</span>', row)
+        relation = re.search(r'<div class="small relation">(.*?)</div>', row, re.S)
+        assert name, row
+        shown = name.group(1)
+        if relation:
+            shown += " — " + re.sub(r"<[^>]+>", "", relation.group(1))
+        texts.append(shown)
+    return texts
+
+
+async def test_a_digest_pull_of_a_tagged_image_is_shown_as_part_of_it(
+    as_guest: Browser, group: Group
+) -> None:
+    await cache_image(group, "library/alpine", "3.19")
+    await cache_image(group, "library/nginx", "sha256:" + "cd" * 32)
+    await cache_image(group, "library/alpine", DIGEST)  # the same digest as alpine:3.19
+    page = await as_guest.get(PAGE)
+    assert image_rows(page.text) == [
+        "library/nginx@sha256:cdcdcdcdcdcd… — pulled by digest",
+        "library/alpine:3.19",
+        "library/alpine@sha256:abababababab… — pulled by digest · the same image as "
+        "library/alpine:3.19",
+    ]
+    # The whole reference is still what the copy button copies.
+    assert f'data-copy-text="{PREFIX}/library/alpine@{DIGEST}"' in page.text
+
+
+async def test_a_platform_manifest_is_shown_under_its_multi_platform_index(
+    as_guest: Browser, group: Group
+) -> None:
+    arm64, amd64 = "sha256:" + "01" * 32, "sha256:" + "02" * 32
+    index = await cache_image(group, "library/busybox", "1.36")
+    index.image_size = None  # what a multi-platform index has
+    index.digest = "sha256:" + "99" * 32
+    index.content = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"digest": amd64, "platform": {"os": "linux", "architecture": "amd64"}},
+                {
+                    "digest": arm64,
+                    "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"},
+                },
+            ],
+        }
+    ).encode()
+    await index.save()
+    await cache_image(group, "library/alpine", "3.19")
+    child = await cache_image(group, "library/busybox", arm64)  # as docker pulls it
+    child.digest = arm64
+    await child.save()
+    page = await as_guest.get(PAGE)
+    assert image_rows(page.text) == [
+        "library/alpine:3.19",
+        "library/busybox:1.36",
+        "library/busybox@sha256:010101010101… — pulled by digest · linux/arm64/v8 of "
+        "library/busybox:1.36",
+    ]
 
 
 async def test_twenty_images_per_page_with_next_and_previous(
@@ -107,6 +174,10 @@ async def test_owner_clears_the_cache(as_owner: Browser, group: Group) -> None:
     assert "Clear 2 image(s) from cache?" in page.text
     confirm = await as_owner.get(PAGE + "/clear_cache")  # the page without scripts
     assert confirm.status_code == 200 and "Clear 2 image(s) from cache?" in confirm.text
+    # Where the images come from again: the configured upstream, not always Docker Hub.
+    refill = "must pull an image or tag from the upstream registry, registry-1.docker.io."
+    assert refill in page.text and refill in confirm.text
+    assert "Docker Hub" not in page.text.split('id="clear-cache-dialog"', 1)[1]
     response = await as_owner.post(PAGE + "/clear_cache", {}, page=PAGE)
     assert response.status_code == 303 and response.headers["location"] == PAGE
     assert await Manifest.filter(status=CacheStatus.DEFAULT).count() == 0

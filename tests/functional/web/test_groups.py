@@ -129,3 +129,28 @@ async def test_static_files_are_served(as_owner: Browser) -> None:
         response = await as_owner.get(f"/-/static/{name}")
         assert response.status_code == 200
         assert kind in response.headers["content-type"]
+
+
+async def test_owners_get_new_subgroup_with_the_parent_filled_in(
+    as_owner: Browser, as_guest: Browser, group: Group
+) -> None:
+    link = '<a class="button button-small new-subgroup" href="/?parent=acme#new-group">'
+    for page in ("", "/-/dependency_proxy", "/-/group_members"):
+        assert link in (await as_owner.get(f"/groups/acme{page}")).text, page
+        assert "New subgroup" not in (await as_guest.get(f"/groups/acme{page}")).text, page
+
+    form = (await as_owner.get("/?parent=acme")).text
+    assert '<option value="acme" selected>acme</option>' in form
+    assert 'placeholder="my-team" value="" autofocus>' in form
+    response = await as_owner.post(
+        "/groups", {"parent": "acme", "path": "ci"}, page="/?parent=acme"
+    )
+    assert response.headers["location"] == "/groups/acme/ci/-/dependency_proxy"
+    assert await groups.find_group("acme/ci") is not None
+
+
+async def test_a_parent_one_may_not_use_is_not_offered(as_guest: Browser, group: Group) -> None:
+    for parent in ("acme", "no-such-group", "<script>"):
+        form = (await as_guest.get(f"/?parent={parent}")).text
+        assert "selected>" not in form.split('id="parent"', 1)[1].split("</select>", 1)[0]
+        assert "<script>" not in form and "no-such-group" not in form

@@ -96,6 +96,15 @@ async def test_deploy_token_errors_keep_the_form(as_owner: Browser, group: Group
     assert response.status_code == 400
     assert "Expiry date must be a date like 2030-12-31." in response.text
     assert 'id="deploy-name" name="name" type="text" required value="ci"' in response.text
+    # Both registry scopes are offered checked (a deploy token has no other use); a
+    # form with both unchecked is refused on the page, not saved as an empty token.
+    page = await as_owner.get(PAGE)
+    assert page.text.count('name="scopes" value="read_registry" checked') == 1
+    assert page.text.count('name="scopes" value="write_registry" checked') == 1
+    response = await as_owner.post(PAGE + "/deploy_tokens", {"name": "ci"}, page=PAGE)
+    assert response.status_code == 400
+    assert "At least one scope is required." in response.text
+    assert await DeployToken.all().count() == 0
 
 
 async def test_owner_revokes_a_deploy_token(as_owner: Browser, group: Group) -> None:

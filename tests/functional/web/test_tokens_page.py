@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from app import clock
@@ -103,3 +104,23 @@ async def test_the_maximum_lifetime_shapes_the_form(as_owner: Browser) -> None:
     await as_owner.post(PAGE, {"name": "default", "scopes": ["api"]})
     token = await PersonalAccessToken.get(name="default")
     assert token.expires_at == clock.today() + timedelta(days=7)
+
+
+def checked_scopes(html: str) -> list[str]:
+    return re.findall(r'name="scopes" value="([a-z_]+)" checked', html)
+
+
+async def test_nothing_is_pre_checked_and_presets_work_without_scripts(as_owner: Browser) -> None:
+    page = await as_owner.get(PAGE)
+    assert checked_scopes(page.text) == []
+    for preset, scopes in (
+        ("docker", ["read_registry", "write_registry"]),
+        ("scripts", ["api"]),
+        ("monitoring", ["read_api"]),
+        ("nonsense", []),
+    ):
+        page = await as_owner.get(f"{PAGE}?preset={preset}")
+        assert page.status_code == 200
+        assert checked_scopes(page.text) == scopes, preset
+    # Each preset is a link that works without scripts, and names its scopes for the script.
+    assert 'href="?preset=scripts#new-token-form" data-preset-scopes="api"' in page.text

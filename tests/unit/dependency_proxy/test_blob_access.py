@@ -11,22 +11,18 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from app.config import Settings
+from app.dependency_proxy.bodies import StreamBody
+from app.dependency_proxy.cache import PullThroughCache
 from app.dependency_proxy.credentials import fingerprint
-from app.dependency_proxy.downloads import OnCommit, StartDownload
+from app.dependency_proxy.downloads import OnCommit, Reader, StartDownload
 from app.dependency_proxy.errors import UpstreamDenied
 from app.dependency_proxy.group_settings import setting_for
 from app.dependency_proxy.models import Blob
 from app.dependency_proxy.services.authorize_pull import PullContext
-from app.dependency_proxy.services.get_blob import (
-    StreamingBlob,
-    get_blob,
-    grant_key,
-    head_blob,
-)
-from app.dependency_proxy.spool import BlobReader
+from app.dependency_proxy.services.get_blob import get_blob, grant_key, head_blob
+from app.dependency_proxy.storage import write_blob
 from app.dependency_proxy.upstream import UpstreamCredentials
 from app.groups import records as groups
-from app.runtime import Runtime
 from tests.conftest import TEST_SECRET
 from tests.support.fake_upstream import FakeUpstream
 
@@ -49,12 +45,13 @@ def fake(fake_session: FakeUpstream) -> FakeUpstream:
 
 
 @pytest.fixture
-async def runtime(database: Settings, fake: FakeUpstream) -> AsyncIterator[Runtime]:
-    runtime = Runtime.build(dataclasses.replace(database, upstream_url=fake.url))
+async def cache(database: Settings, fake: FakeUpstream) -> AsyncIterator[PullThroughCache]:
+    cache = PullThroughCache.from_settings(dataclasses.replace(database, upstream_url=fake.url))
+    await cache.start()
     try:
-        yield runtime
+        yield cache
     finally:
-        await runtime.close()
+        await cache.aclose()
 
 
 async def pull_for(path: str, secret: str | None) -> PullContext:
@@ -67,85 +64,85 @@ async def pull_for(path: str, secret: str | None) -> PullContext:
     return PullContext(group=group, setting=await setting_for(group), credentials=credentials)
 
 
-def committed_just_before_open(runtime: Runtime, content: bytes) -> None:
+def committed_just_before_open(cache: PullThroughCache, content: bytes) -> None:
     """Another group's download commits the blob between the service's look and its open."""
-    original = runtime.downloads.open
+    original = cache.downloads.open
 
     async def open_after_commit(
         digest: str, start: StartDownload, on_commit: OnCommit | None = None, party: object = None
-    ) -> BlobReader:
+    ) -> Reader:
         async def once() -> AsyncIterator[bytes]:
             yield content
 
-        await runtime.store.write(digest, once())
+        await write_blob(cache.store, digest, once())
         return await original(digest, start, on_commit, party)
 
-    runtime.downloads.open = open_after_commit  # type: ignore[method-assign]
+    cache.downloads.open = open_after_commit  # type: ignore[method-assign]
 
 
 @pytest.mark.parametrize("secret", [None, "wrong"], ids=["anonymous", "wrong-secret"])
 async def test_bytes_committed_between_look_and_open_are_refused_without_a_grant(
-    runtime: Runtime, fake: FakeUpstream, secret: str | None
+    cache: PullThroughCache, fake: FakeUpstream, secret: str | None
 ) -> None:
     digest = fake.add_blob(IMAGE, LAYER)
     pull = await pull_for("refused", secret)
-    committed_just_before_open(runtime, LAYER)
+    committed_just_before_open(cache, LAYER)
 
     with pytest.raises(UpstreamDenied):
-        await get_blob(runtime, pull, IMAGE, digest)
+        await get_blob(cache, pull, IMAGE, digest)
 
     assert await Blob.filter(group_id=pull.group.id).count() == 0
-    assert not runtime.blob_grants.holds(grant_key(runtime, pull, IMAGE, digest))
+    assert not cache.grants.holds(grant_key(cache, pull, IMAGE, digest))
     assert fake.received("blob", "GET") == []  # it never started a download of its own
 
 
 async def test_bytes_committed_between_look_and_open_reach_a_confirmed_group(
-    runtime: Runtime, fake: FakeUpstream
+    cache: PullThroughCache, fake: FakeUpstream
 ) -> None:
     digest = fake.add_blob(IMAGE, LAYER)
     pull = await pull_for("allowed", "alice-secret")
-    committed_just_before_open(runtime, LAYER)
+    committed_just_before_open(cache, LAYER)
 
-    blob = await get_blob(runtime, pull, IMAGE, digest)
+    blob = await get_blob(cache, pull, IMAGE, digest)
 
-    assert isinstance(blob, StreamingBlob)
-    assert b"".join([chunk async for chunk in blob.reader]) == LAYER
+    assert isinstance(blob, StreamBody)
+    assert b"".join([chunk async for chunk in blob.chunks()]) == LAYER
     assert [r.method for r in fake.received("blob") if "authorization" in r.headers] == ["HEAD"]
-    assert runtime.blob_grants.holds(grant_key(runtime, pull, IMAGE, digest))
+    assert cache.grants.holds(grant_key(cache, pull, IMAGE, digest))
 
 
 async def test_a_refused_download_leaves_no_grant_row_or_spool(
-    runtime: Runtime, fake: FakeUpstream
+    cache: PullThroughCache, fake: FakeUpstream
 ) -> None:
     digest = fake.add_blob(IMAGE, LAYER)
     pull = await pull_for("refused", None)
 
     with pytest.raises(UpstreamDenied):
-        await get_blob(runtime, pull, IMAGE, digest)
+        await get_blob(cache, pull, IMAGE, digest)
     with pytest.raises(UpstreamDenied):
-        await head_blob(runtime, pull, IMAGE, digest)
+        await head_blob(cache, pull, IMAGE, digest)
 
-    assert not runtime.blob_grants.holds(grant_key(runtime, pull, IMAGE, digest))
+    assert not cache.grants.holds(grant_key(cache, pull, IMAGE, digest))
     assert await Blob.filter(group_id=pull.group.id).count() == 0
-    assert list(runtime.store.spool_dir.iterdir()) == []
-    assert runtime.store.local_path(digest) is None
+    assert list(cache.store.spool_dir.iterdir()) == []
+    assert await cache.store.stat(digest) is None
 
 
 async def test_a_confirmed_head_lets_the_group_join_without_asking_again(
-    runtime: Runtime, fake: FakeUpstream
+    cache: PullThroughCache, fake: FakeUpstream
 ) -> None:
     digest = fake.add_blob(IMAGE, LAYER)
     pull = await pull_for("allowed", "alice-secret")
     other = await pull_for("other", "alice-secret")
 
-    assert (await head_blob(runtime, pull, IMAGE, digest)).size == len(LAYER)
-    committed_just_before_open(runtime, LAYER)
-    blob = await get_blob(runtime, pull, IMAGE, digest)
-    assert isinstance(blob, StreamingBlob)
-    await blob.reader.aclose()
+    assert (await head_blob(cache, pull, IMAGE, digest)).size == len(LAYER)
+    committed_just_before_open(cache, LAYER)
+    blob = await get_blob(cache, pull, IMAGE, digest)
+    assert isinstance(blob, StreamBody)
+    await blob.aclose()
     # One HEAD (the explicit one) for this group; another group with the very
     # same credentials is still asked for itself: grants are per group.
     assert len([r for r in fake.received("blob", "HEAD") if "authorization" in r.headers]) == 1
-    stored = await get_blob(runtime, other, IMAGE, digest)
+    stored = await get_blob(cache, other, IMAGE, digest)
     assert stored.size == len(LAYER)
     assert len([r for r in fake.received("blob", "HEAD") if "authorization" in r.headers]) == 2

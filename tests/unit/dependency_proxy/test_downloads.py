@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.dependency_proxy.downloads import BlobDownloads, BlobReader
+from app.dependency_proxy.downloads.locks import create_locked
 from app.dependency_proxy.errors import (
     BlobUnknown,
     DownloadFailed,
@@ -19,7 +20,8 @@ from app.dependency_proxy.errors import (
     UpstreamDenied,
     UpstreamUnavailable,
 )
-from app.dependency_proxy.storage import LocalBlobStore, create_locked
+from app.dependency_proxy.storage import write_blob
+from app.dependency_proxy.storage.local import LocalBlobStore
 
 CHUNK = 4096
 DATA = hashlib.sha256(b"seed").digest() * 2048  # 64 KiB, 16 chunks
@@ -117,7 +119,7 @@ async def downloads(store: LocalBlobStore) -> AsyncIterator[BlobDownloads]:
 async def test_stored_blob_is_served_without_calling_upstream(
     store: LocalBlobStore, downloads: BlobDownloads
 ) -> None:
-    await store.write(DIGEST, _once(DATA))
+    await write_blob(store, DIGEST, _once(DATA))
     upstream = FakeUpstream(FakeBlob(DATA))
 
     reader = await downloads.open(DIGEST, upstream.start)
@@ -431,7 +433,7 @@ WORKER = textwrap.dedent(
     import asyncio, hashlib, os, sys
     from pathlib import Path
     from app.dependency_proxy.downloads import BlobDownloads
-    from app.dependency_proxy.storage import LocalBlobStore
+    from app.dependency_proxy.storage.local import LocalBlobStore
 
     root, digest, fetches, go = Path(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])
     data = bytes.fromhex(sys.argv[5]) * 4096

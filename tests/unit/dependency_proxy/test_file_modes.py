@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from app.dependency_proxy.spool import SpoolFileCoordinator
-from app.dependency_proxy.storage import LocalBlobStore
+from app.dependency_proxy.downloads.spool import SpoolFileCoordinator
+from app.dependency_proxy.storage import write_blob
+from app.dependency_proxy.storage.local import LocalBlobStore
 
 DATA = b"private layer bytes"
 HEX = hashlib.sha256(DATA).hexdigest()
@@ -45,21 +46,22 @@ async def test_a_written_blob_is_0600_in_0700_folders(tmp_path: Path) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield DATA
 
-    await store.write(DIGEST, chunks())
+    await write_blob(store, DIGEST, chunks())
     path = store.path_for(DIGEST)
     assert mode(path) == 0o600
     assert mode(path.parent) == 0o700
 
 
-def test_a_spool_its_sidecar_and_the_committed_blob_are_0600(tmp_path: Path) -> None:
+async def test_a_spool_its_sidecar_and_the_committed_blob_are_0600(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path)
-    spool = SpoolFileCoordinator(store).lead(HEX)
+    spool = SpoolFileCoordinator(store.spool_dir).lead(HEX)
     assert spool is not None
-    os.write(spool.fd, DATA)
+    staging = store.stage(DIGEST, spool.file)
+    await staging.write(DATA)
     spool.announce(len(DATA))
     part, meta = store.spool_dir / f"{HEX}.part", store.spool_dir / f"{HEX}.meta"
     assert (mode(part), mode(meta)) == (0o600, 0o600)
-    spool.commit(store, DIGEST)
+    await staging.commit()
     assert mode(store.path_for(DIGEST)) == 0o600
     assert mode(store.path_for(DIGEST).parent) == 0o700
     spool.release()

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from app.dependency_proxy.downloads.locks import create_locked, is_locked
 from app.dependency_proxy.errors import BlobUnknown, DigestMismatch, InvalidReference
-from app.dependency_proxy.storage import LocalBlobStore, Removal, create_locked, is_locked
+from app.dependency_proxy.storage import Removal, write_blob
+from app.dependency_proxy.storage.local import LocalBlobStore
 
 DATA = bytes(range(256)) * 1000
 DIGEST = f"sha256:{hashlib.sha256(DATA).hexdigest()}"
@@ -34,22 +36,22 @@ def store(tmp_path: Path) -> LocalBlobStore:
 
 
 async def test_written_blob_is_content_addressed_and_read_back(store: LocalBlobStore) -> None:
-    assert await store.write(DIGEST, chunked(DATA)) == len(DATA)
+    assert await write_blob(store, DIGEST, chunked(DATA)) == len(DATA)
 
     hex_digest = DIGEST.removeprefix("sha256:")
     expected = store.root / "blobs" / "sha256" / hex_digest[:2] / hex_digest
     assert store.local_path(DIGEST) == expected
     assert expected.read_bytes() == DATA
-    assert await store.exists(DIGEST)
-    assert await store.size(DIGEST) == len(DATA)
-    assert await collect(store.open(DIGEST)) == DATA
+    assert await store.stat(DIGEST) is not None
+    assert await store.stat(DIGEST) == len(DATA)
+    assert await collect(store.open_range(DIGEST)) == DATA
     assert list(store.spool_dir.iterdir()) == []
 
 
 async def test_open_reads_a_range_in_chunks(store: LocalBlobStore) -> None:
-    await store.write(DIGEST, chunked(DATA))
+    await write_blob(store, DIGEST, chunked(DATA))
 
-    chunks = [chunk async for chunk in store.open(DIGEST, start=5, end=25_005)]
+    chunks = [chunk async for chunk in store.open_range(DIGEST, start=5, end=25_005)]
 
     assert [len(chunk) for chunk in chunks] == [10_000, 10_000, 5_000]
     assert b"".join(chunks) == DATA[5:25_005]
@@ -57,9 +59,9 @@ async def test_open_reads_a_range_in_chunks(store: LocalBlobStore) -> None:
 
 async def test_mismatching_bytes_leave_nothing_behind(store: LocalBlobStore) -> None:
     with pytest.raises(DigestMismatch):
-        await store.write(DIGEST, chunked(DATA[:-1] + b"!"))
+        await write_blob(store, DIGEST, chunked(DATA[:-1] + b"!"))
 
-    assert not await store.exists(DIGEST)
+    assert await store.stat(DIGEST) is None
     assert leftovers(store.root) == []
 
 
@@ -69,28 +71,28 @@ async def test_broken_stream_leaves_nothing_behind(store: LocalBlobStore) -> Non
         raise ConnectionError("cut")
 
     with pytest.raises(ConnectionError):
-        await store.write(DIGEST, broken())
+        await write_blob(store, DIGEST, broken())
 
     assert leftovers(store.root) == []
 
 
 async def test_missing_blob(store: LocalBlobStore) -> None:
-    assert not await store.exists(DIGEST)
-    assert await store.size(DIGEST) is None
+    assert await store.stat(DIGEST) is None
+    assert await store.stat(DIGEST) is None
     assert store.local_path(DIGEST) is None
     with pytest.raises(BlobUnknown):
-        await collect(store.open(DIGEST))
+        await collect(store.open_range(DIGEST))
 
 
 async def test_delete_is_idempotent_and_says_whether_the_file_was_there(
     store: LocalBlobStore,
 ) -> None:
-    await store.write(DIGEST, chunked(DATA))
+    await write_blob(store, DIGEST, chunked(DATA))
 
     assert await store.delete(DIGEST) is True
     assert await store.delete(DIGEST) is False
 
-    assert not await store.exists(DIGEST)
+    assert await store.stat(DIGEST) is None
 
 
 @pytest.mark.parametrize(
@@ -109,9 +111,9 @@ async def test_only_strict_sha256_digests_build_paths(store: LocalBlobStore, dig
     with pytest.raises(InvalidReference):
         store.path_for(digest)
     with pytest.raises(InvalidReference):
-        await store.exists(digest)
+        await store.stat(digest)
     with pytest.raises(InvalidReference):
-        await store.write(digest, chunked(b""))
+        await write_blob(store, digest, chunked(b""))
 
 
 def test_locked_file_is_created_once_and_never_visible_unlocked(tmp_path: Path) -> None:
@@ -129,9 +131,9 @@ def test_locked_file_is_created_once_and_never_visible_unlocked(tmp_path: Path) 
 
 
 async def test_remove_unused_leaves_a_file_a_download_still_holds(store: LocalBlobStore) -> None:
-    await store.write(DIGEST, chunked(DATA))
+    await write_blob(store, DIGEST, chunked(DATA))
     other = "sha256:" + hashlib.sha256(b"other").hexdigest()
-    await store.write(other, chunked(b"other"))
+    await write_blob(store, other, chunked(b"other"))
     missing = "sha256:" + "0" * 64
     # A download that committed its file but has not recorded its row holds the lock.
     fd = os.open(store.path_for(other), os.O_RDONLY)
@@ -141,5 +143,5 @@ async def test_remove_unused_leaves_a_file_a_download_still_holds(store: LocalBl
     finally:
         os.close(fd)
     assert outcome == {DIGEST: Removal.REMOVED, other: Removal.IN_USE, missing: Removal.MISSING}
-    assert not await store.exists(DIGEST)
-    assert await store.exists(other)
+    assert await store.stat(DIGEST) is None
+    assert await store.stat(other) is not None

@@ -1,12 +1,9 @@
-"""Readers that tail a growing spool, and the spool-file download coordinator.
+"""Spool files: where a download lands on this machine, and how its readers tail it.
 
-`BlobReader` is what every client of a blob miss iterates; `DownloadCoordinator`
-is the seam for scale-out (see `downloads.py`), and `SpoolFileCoordinator` its
-implementation for the processes of one machine: the leader creates
-`spool/<hex>.part` exclusively and holds an exclusive `flock` on it for the
-whole download (if another process can take the lock, the leader is gone),
-with a `<hex>.meta` sidecar announcing the size; followers poll the file and
-learn the outcome from the lock and the rename.
+`BlobReader` is what every client of a blob miss iterates (a file that grows,
+read in large chunks); `StoredReader` serves a committed blob from the store.
+`SpoolFileCoordinator` is the `DownloadCoordinator` for the processes of one
+machine (the protocol is described in `downloads/__init__.py`).
 """
 
 from __future__ import annotations
@@ -14,22 +11,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
 from anyio import to_thread
 
 from app.config import PRIVATE_FILE_MODE
-from app.dependency_proxy.errors import DownloadFailed
-from app.dependency_proxy.storage import (
-    CHUNK_SIZE,
-    LocalBlobStore,
+from app.dependency_proxy.downloads.locks import (
     create_locked,
     is_locked,
     lock_is_held,
     remove_if_unlocked,
     same_file,
 )
+from app.dependency_proxy.errors import DownloadFailed
+from app.dependency_proxy.storage import CHUNK_SIZE, SpoolFile
 
 logger = logging.getLogger(__name__)
 
@@ -101,24 +99,37 @@ class BlobReader:
         self._close()
 
 
-class CommittedProgress:
-    def __init__(self, size: int) -> None:
-        self._size = size
+class StoredReader:
+    """The bytes of a committed blob for one client, from the store."""
 
-    async def wait_beyond(self, offset: int) -> tuple[int, bool]:
-        return self._size, True
+    def __init__(self, chunks: AsyncIterator[bytes], size: int) -> None:
+        self.size: int | None = size
+        self._chunks = chunks
+
+    def __aiter__(self) -> StoredReader:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        close = getattr(self._chunks, "aclose", None)
+        if close is not None:
+            await close()
 
 
 class Spool(Protocol):
     """The leader's side of one download: a file it alone writes."""
 
-    fd: int
+    file: SpoolFile
 
     def reader_fd(self) -> int: ...
 
     def announce(self, size: int | None) -> None: ...
 
-    def commit(self, store: LocalBlobStore, digest: str) -> None: ...
+    def committed(self, size: int) -> None:
+        """The store holds the blob now: followers on this machine may finish."""
+        ...
 
     def discard(self) -> None: ...
 
@@ -147,15 +158,35 @@ class DownloadCoordinator(Protocol):
         ...
 
 
+# The mark of a committed download: its spool file turns read-only. The mark is
+# on the inode itself, so a follower sees it through its own descriptor whether
+# the file was renamed into the store, unlinked after an upload, or replaced
+# by another leader's spool under the same name.
+COMMITTED_MODE = 0o400
+
+
+def _write_sidecar(path: Path, line: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    try:
+        os.write(fd, line.encode())  # one small write: all of it or nothing
+    finally:
+        os.close(fd)
+
+
+def is_committed(fd: int) -> bool:
+    return stat.S_IMODE(os.fstat(fd).st_mode) == COMMITTED_MODE
+
+
 class _SpoolFile:
     def __init__(self, part: Path, meta: Path, fd: int) -> None:
-        self.fd = fd
-        self._part = part
+        self.file = SpoolFile(fd, part)
         self._meta = meta
+        self._size: int | None = None
         self._committed = False
         # Readers get dups of this unlocked descriptor: a dup of `fd` would share
         # its lock and keep it alive after the leader lets go.
         self._read_fd = os.open(part, os.O_RDONLY)
+        self._inode = os.fstat(fd).st_ino
         # A crashed leader's sidecar must not describe this download.
         meta.unlink(missing_ok=True)
 
@@ -163,37 +194,55 @@ class _SpoolFile:
         return os.dup(self._read_fd)
 
     def announce(self, size: int | None) -> None:
-        # One small write ending in a newline and naming this spool's inode:
-        # followers ignore a partial or foreign sidecar.
-        inode = os.fstat(self.fd).st_ino
-        line = f"{'-' if size is None else size} {inode}\n".encode()
-        fd = os.open(self._meta, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+        # Naming this spool's inode: followers ignore a foreign sidecar.
+        self._size = size
+        _write_sidecar(self._meta, f"{'-' if size is None else size} {self._inode}\n")
 
-    def commit(self, store: LocalBlobStore, digest: str) -> None:
-        store.install(self._part, digest)
+    def committed(self, size: int) -> None:
+        # Before the lock is released: a follower that finds the lock free and
+        # no mark knows the download failed (whatever the store holds by then:
+        # another download's bytes are not the ones it has been reading).
         self._committed = True
+        os.fchmod(self.file.fd, COMMITTED_MODE)
 
     def discard(self) -> None:
         if not self._committed:
-            self._part.unlink(missing_ok=True)
+            self._remove_name()
 
     def release(self) -> None:
+        if self._committed:
+            # Object storage: the spool kept its name until the row was recorded
+            # (cleanup sees the download in flight until then); it goes now.
+            self._remove_name()
         self._meta.unlink(missing_ok=True)
         os.close(self._read_fd)
-        os.close(self.fd)  # releases the lock: last, once everything else is settled
+        os.close(self.file.fd)  # releases the lock: last, once everything else is settled
+
+    def _remove_name(self) -> None:
+        # The local store renamed it into place already; never unlink a new leader's file.
+        if same_file(self.file.fd, self.file.path):
+            self.file.path.unlink(missing_ok=True)
+
+
+def _read_sidecar(meta: Path, inode: int) -> tuple[bool, int | None]:
+    """(announced, size) as the sidecar says for the spool `inode`: a partial or
+    foreign line (a crashed leader's) says nothing."""
+    try:
+        line = meta.read_text()
+    except FileNotFoundError:
+        return False, None
+    fields = line.split()
+    if not line.endswith("\n") or len(fields) != 2 or fields[1] != str(inode):
+        return False, None
+    return True, None if fields[0] == "-" else int(fields[0])
 
 
 class _SpoolFollower:
     """Tails another process's spool by polling; the leader's lock says when it ends."""
 
-    def __init__(self, fd: int, size: int | None, committed_path: Path, holdback: int) -> None:
+    def __init__(self, fd: int, size: int | None, holdback: int) -> None:
         self._fd = fd
         self._size = size
-        self._committed_path = committed_path
         self._holdback = holdback
 
     async def wait_beyond(self, offset: int) -> tuple[int, bool]:
@@ -202,9 +251,7 @@ class _SpoolFollower:
             leader_alive = lock_is_held(self._fd)
             written = os.fstat(self._fd).st_size
             if not leader_alive:
-                # The leader renames into the store only after a digest match,
-                # and our descriptor follows the rename.
-                if same_file(self._fd, self._committed_path) and self._size in (None, written):
+                if is_committed(self._fd) and self._size in (None, written):
                     return written, True
                 raise DownloadFailed("the blob download failed in another worker")
             end = deliverable(written, self._size, self._holdback)
@@ -218,15 +265,15 @@ class SpoolFileCoordinator:
 
     poll_interval = 0.015
 
-    def __init__(self, store: LocalBlobStore, *, chunk_size: int = CHUNK_SIZE) -> None:
-        self._store = store
+    def __init__(self, spool_dir: Path, *, chunk_size: int = CHUNK_SIZE) -> None:
+        self.spool_dir = spool_dir
         self._chunk_size = chunk_size
 
     def _part(self, hex_digest: str) -> Path:
-        return self._store.spool_dir / f"{hex_digest}.part"
+        return self.spool_dir / f"{hex_digest}.part"
 
     def _meta(self, hex_digest: str) -> Path:
-        return self._store.spool_dir / f"{hex_digest}.meta"
+        return self.spool_dir / f"{hex_digest}.meta"
 
     def lead(self, hex_digest: str) -> Spool | None:
         part = self._part(hex_digest)
@@ -251,39 +298,30 @@ class SpoolFileCoordinator:
         if not announced:
             os.close(fd)
             return None
-        committed_path = self._store.path_for(f"sha256:{hex_digest}")
-        progress = _SpoolFollower(fd, size, committed_path, self._chunk_size)
+        progress = _SpoolFollower(fd, size, self._chunk_size)
         return BlobReader(fd, size, progress, self._chunk_size)
 
     async def _wait_announced(self, hex_digest: str, fd: int) -> tuple[bool, int | None]:
         """(whether the leader announced before ending, the size it announced)."""
-        inode = str(os.fstat(fd).st_ino)
+        inode = os.fstat(fd).st_ino
         while True:
-            try:
-                line = self._meta(hex_digest).read_text()
-            except FileNotFoundError:
-                line = ""
-            fields = line.split()
-            if line.endswith("\n") and len(fields) == 2 and fields[1] == inode:
-                return True, None if fields[0] == "-" else int(fields[0])
+            announced, size = _read_sidecar(self._meta(hex_digest), inode)
+            if announced:
+                return True, size
             if not lock_is_held(fd):
                 return False, None
             await asyncio.sleep(self.poll_interval)
 
     def in_flight(self, hex_digest: str) -> bool:
-        # After the rename the leader still holds the lock on the committed file
-        # until `on_commit` has recorded its row: cleanup must wait for that too.
-        committed = self._store.path_for(f"sha256:{hex_digest}")
-        return is_locked(self._part(hex_digest)) or is_locked(committed)
+        # A committing leader holds the lock on its spool until `on_commit` has
+        # recorded its row: on the local store the spool was renamed into the
+        # store by then, and cleanup's removal checks that lock itself.
+        return is_locked(self._part(hex_digest))
 
     def spooling(self, hex_digests: set[str]) -> set[str]:
-        """Which of `hex_digests` have a live spool (blocking: call in a thread).
-
-        A file already renamed into the store is still locked until its row is
-        recorded; the store checks that lock itself when it removes the file.
-        """
+        """Which of `hex_digests` have a live spool (blocking: call in a thread)."""
         found = set()
-        for name in os.listdir(self._store.spool_dir):
+        for name in os.listdir(self.spool_dir):
             hex_digest, _, suffix = name.partition(".")
             if suffix == "part" and hex_digest in hex_digests and is_locked(self._part(hex_digest)):
                 found.add(hex_digest)
@@ -291,7 +329,7 @@ class SpoolFileCoordinator:
 
     def remove_stale(self) -> int:
         removed = 0
-        spool = self._store.spool_dir
+        spool = self.spool_dir
         for path in spool.iterdir():
             if path.suffix in (".part", ".new") and remove_if_unlocked(path):
                 removed += 1
@@ -300,3 +338,6 @@ class SpoolFileCoordinator:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+    async def sweep(self) -> int:
+        return await to_thread.run_sync(self.remove_stale)

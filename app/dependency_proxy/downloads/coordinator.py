@@ -1,60 +1,30 @@
-"""Download-once: one upstream fetch per blob digest, however many clients ask.
-
-How a blob miss goes (DESIGN §4 "A blob miss"):
-
-1. `BlobDownloads.open` serves a committed blob straight from the store.
-2. Otherwise a `DownloadCoordinator` elects one leader per digest. The leader
-   runs the download in a detached task that no client owns, so a client that
-   disconnects never cancels what the cache or other clients still want. It
-   hashes while spooling; on a sha256 match it fsyncs, renames the spool into
-   the store and awaits `on_commit(size)` (where the caller records its row).
-3. Every client, the one that triggered the download included, gets a
-   `BlobReader` that tails the spool as it grows. Readers hold back the last
-   `chunk_size` bytes until the digest is verified, so a failed download
-   reaches a client as a truncated body (`DownloadFailed` mid-iteration),
-   never as a complete wrong blob.
-
-The seam for scale-out is `DownloadCoordinator` (`lead`, `follow`,
-`in_flight`, `remove_stale`). `SpoolFileCoordinator` serves the processes of
-one machine: the leader creates `spool/<hex>.part` exclusively and holds an
-exclusive `flock` on it for the whole download (the lock is the liveness
-signal: if it can be taken, the leader is gone), plus a `<hex>.meta` sidecar
-with the announced size; followers poll the file and learn the outcome from
-the lock and the rename. A cross-machine coordinator (a PostgreSQL advisory
-lock or lease row, followers streaming the object once committed) implements
-the same interface; `BlobDownloads` keeps the in-process part (one task, many
-readers woken by an event, no polling) either way.
-"""
+"""`BlobDownloads`: the in-process half of download-once (the protocol is told in
+`downloads/__init__.py`)."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from typing import Protocol
 
 from anyio import to_thread
 
-from app.dependency_proxy.errors import DigestMismatch, DownloadFailed, TooLarge
-from app.dependency_proxy.spool import (
+from app.dependency_proxy.downloads.spool import (
     FOLLOW_ATTEMPTS,
     BlobReader,
-    CommittedProgress,
     DownloadCoordinator,
     Spool,
     SpoolFileCoordinator,
+    StoredReader,
     deliverable,
 )
-from app.dependency_proxy.storage import (
-    CHUNK_SIZE,
-    LocalBlobStore,
-    digest_hex,
-    write_and_hash,
-)
+from app.dependency_proxy.errors import DownloadFailed, TooLarge
+from app.dependency_proxy.storage import CHUNK_SIZE, BlobStore, Staging, digest_hex
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("dockyard.downloads")
+
+Reader = BlobReader | StoredReader
 
 
 class UpstreamBlob(Protocol):
@@ -82,6 +52,7 @@ class _Download:
         self.written = 0
         self.committed = False
         self.released = False
+        self.superseded = False
         self.error: BaseException | None = None
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._holdback = holdback
@@ -93,6 +64,11 @@ class _Download:
 
     def begin(self, size: int | None) -> None:
         self.size = size
+        self.ready.set_result(None)
+
+    def supersede(self) -> None:
+        """Committed by another worker since we looked: callers look again."""
+        self.superseded = True
         self.ready.set_result(None)
 
     def advance(self, written: int) -> None:
@@ -129,7 +105,7 @@ class BlobDownloads:
 
     def __init__(
         self,
-        store: LocalBlobStore,
+        store: BlobStore,
         *,
         max_size: int,
         chunk_size: int = CHUNK_SIZE,
@@ -138,7 +114,9 @@ class BlobDownloads:
         self._store = store
         self._max_size = max_size
         self._chunk_size = chunk_size
-        self._coordinator = coordinator or SpoolFileCoordinator(store, chunk_size=chunk_size)
+        self._coordinator = coordinator or SpoolFileCoordinator(
+            store.spool_dir, chunk_size=chunk_size
+        )
         self._downloads: dict[str, _Download] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -148,7 +126,7 @@ class BlobDownloads:
         start: StartDownload,
         on_commit: OnCommit | None = None,
         party: Hashable = None,
-    ) -> BlobReader:
+    ) -> Reader:
         """A reader of the blob, once its upstream response is in (or it is stored).
 
         Errors of `start()` (UpstreamError, BlobUnknown, TooLarge...) are raised
@@ -162,16 +140,17 @@ class BlobDownloads:
         """
         hex_digest = digest_hex(digest)
         for _ in range(FOLLOW_ATTEMPTS):
-            reader = self._open_committed(digest)
-            if reader is not None:
-                return reader
+            stored = await self._open_committed(digest)
+            if stored is not None:
+                return stored
             download = self._downloads.get(hex_digest) or self._lead(
                 digest, start, on_commit, party
             )
-            if download is not None:
-                reader = await self._join(download, party)
-            else:
-                reader = await self._coordinator.follow(hex_digest)
+            reader = (
+                await self._join(download, party)
+                if download is not None
+                else await self._coordinator.follow(hex_digest)
+            )
             if reader is not None:
                 return reader
         raise DownloadFailed("the blob download kept being interrupted")
@@ -211,13 +190,11 @@ class BlobDownloads:
             self._abandon(download, DownloadFailed("the blob download was cancelled"))
             self._settle(download)
 
-    def _open_committed(self, digest: str) -> BlobReader | None:
-        try:
-            fd = os.open(self._store.path_for(digest), os.O_RDONLY)
-        except FileNotFoundError:
+    async def _open_committed(self, digest: str) -> StoredReader | None:
+        size = await self._store.stat(digest)
+        if size is None:
             return None
-        size = os.fstat(fd).st_size
-        return BlobReader(fd, size, CommittedProgress(size), self._chunk_size)
+        return StoredReader(self._store.open_range(digest), size)
 
     def _lead(
         self, digest: str, start: StartDownload, on_commit: OnCommit | None, party: Hashable
@@ -225,11 +202,6 @@ class BlobDownloads:
         hex_digest = digest_hex(digest)
         spool = self._coordinator.lead(hex_digest)
         if spool is None:
-            return None
-        if self._store.path_for(digest).exists():
-            # Committed by another worker since we looked: let the caller look again.
-            spool.discard()
-            spool.release()
             return None
         download = _Download(hex_digest, spool, self._chunk_size, party)
         self._downloads[hex_digest] = download
@@ -248,8 +220,8 @@ class BlobDownloads:
             raise
         if download.error is not None:
             raise DownloadFailed("the blob download failed; nothing was cached")
-        if download.released:
-            return None  # already committed: the store has it
+        if download.released or download.superseded:
+            return None  # committed: the store has it
         fd = download.spool.reader_fd()
         return BlobReader(fd, download.size, download, self._chunk_size)
 
@@ -259,6 +231,11 @@ class BlobDownloads:
         digest = f"sha256:{download.hex_digest}"
         try:
             try:
+                if await self._store.stat(digest) is not None:
+                    # Committed by another worker since we looked: look again.
+                    download.spool.discard()
+                    download.supersede()
+                    return
                 size = await self._transfer(download, start)
             except BaseException as exc:
                 self._abandon(download, exc)
@@ -285,24 +262,30 @@ class BlobDownloads:
 
     async def _transfer(self, download: _Download, start: StartDownload) -> int:
         """Fetch, spool, verify and commit; returns the size."""
-        upstream = await start()
+        staging = self._store.stage(f"sha256:{download.hex_digest}", download.spool.file)
         try:
-            size = upstream.size
-            if size is not None and size > self._max_size:
-                raise TooLarge(f"the blob is {size} bytes, over the {self._max_size}-byte cap")
-            download.spool.announce(size)
-            download.begin(size)
-            written = await self._spool(download, upstream)
-        finally:
-            await upstream.aclose()
-        await to_thread.run_sync(os.fsync, download.spool.fd)
-        await to_thread.run_sync(
-            download.spool.commit, self._store, f"sha256:{download.hex_digest}"
-        )
+            upstream = await start()
+            try:
+                size = upstream.size
+                if size is not None and size > self._max_size:
+                    raise TooLarge(f"the blob is {size} bytes, over the {self._max_size}-byte cap")
+                download.spool.announce(size)
+                download.begin(size)
+                await self._spool(download, upstream, staging)
+            finally:
+                await upstream.aclose()
+            # The store checks the sha256 before the blob becomes visible under its key.
+            written = await staging.commit()
+        except BaseException:
+            try:
+                await staging.abort()
+            except Exception:  # the sweep of incomplete uploads gets it later
+                logger.warning("aborting the staged blob %s failed", download.hex_digest)
+            raise
+        download.spool.committed(written)
         return written
 
-    async def _spool(self, download: _Download, upstream: UpstreamBlob) -> int:
-        hasher = hashlib.sha256()
+    async def _spool(self, download: _Download, upstream: UpstreamBlob, staging: Staging) -> None:
         size, written = download.size, 0
         chunks = upstream.chunks()
         # One write in flight while the next chunk is read: reading the network
@@ -318,9 +301,7 @@ class BlobDownloads:
                     raise TooLarge(f"the blob is over the {self._max_size}-byte cap")
                 if size is not None and written > size:
                     raise DownloadFailed("the upstream sent more bytes than it announced")
-                pending = asyncio.ensure_future(
-                    to_thread.run_sync(write_and_hash, download.spool.fd, chunk, hasher)
-                )
+                pending = asyncio.ensure_future(staging.write(chunk))
             if pending is not None:
                 await pending
                 download.advance(written)
@@ -336,8 +317,3 @@ class BlobDownloads:
                 await close()
         if size is not None and written != size:
             raise DownloadFailed("the upstream stream ended early")
-        if hasher.hexdigest() != download.hex_digest:
-            raise DigestMismatch(
-                f"the upstream sent bytes that are not sha256:{download.hex_digest}"
-            )
-        return written

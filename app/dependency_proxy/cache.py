@@ -1,0 +1,87 @@
+"""The pull-through cache: one object owning everything a pull needs.
+
+Modelled on distribution's `registry/proxy` (a blob store whose misses go
+upstream): the blob store (local disk or S3), the upstream client, the
+download coordinator (one upstream download per digest), the blob grants (who
+may read shared bytes: `grants.py`), the single-flight of manifest
+revalidations, and the per-group statistics its bodies record into. The
+services (`services/get_blob.py`, `services/get_manifest.py`) are handed this
+object; the composition root builds one per process and closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from app.dependency_proxy.downloads import BlobDownloads
+from app.dependency_proxy.grants import BlobGrants
+from app.dependency_proxy.statistics import CacheStatistics
+from app.dependency_proxy.storage import BlobStore, open_store
+from app.dependency_proxy.upstream import UpstreamClient
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+log = logging.getLogger("dockyard.cache")
+
+#: Incomplete multipart uploads older than this belong to a writer that died.
+INCOMPLETE_UPLOAD_AGE = 3600.0
+
+
+@dataclass
+class PullThroughCache:
+    store: BlobStore
+    upstream: UpstreamClient
+    downloads: BlobDownloads
+    manifest_max_bytes: int
+    grants: BlobGrants = field(default_factory=BlobGrants)
+    statistics: CacheStatistics = field(default_factory=CacheStatistics)
+    # Revalidations of one tag in flight, shared by concurrent requests of one
+    # group with the same upstream credentials (see services/get_manifest.py).
+    manifest_flights: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PullThroughCache:
+        store = open_store(settings)
+        return cls(
+            store=store,
+            upstream=UpstreamClient(
+                settings.upstream_url,
+                connect_timeout=settings.upstream_connect_timeout,
+                read_timeout=settings.upstream_read_timeout,
+            ),
+            downloads=BlobDownloads(store, max_size=settings.blob_max_bytes),
+            manifest_max_bytes=settings.manifest_max_bytes,
+        )
+
+    async def start(self) -> None:
+        """Connect the store; remove what a crashed process left behind."""
+        await self.store.start()
+        await self.sweep()
+
+    async def sweep(self) -> None:
+        """What dead writers left: spool files on this machine, uploads in the store."""
+        await self.downloads.remove_stale_spools()
+        try:
+            await self.store.sweep_incomplete(INCOMPLETE_UPLOAD_AGE)
+        except Exception:  # the store may be down: the next sweep retries
+            log.warning("sweeping incomplete uploads failed", exc_info=True)
+
+    async def aclose(self) -> None:
+        await self.downloads.aclose()
+        await self.upstream.aclose()
+        await self.store.aclose()
+
+    def upstream_head(
+        self, image: str, digest: str, credentials: Any
+    ) -> Callable[[], Awaitable[int]]:
+        """An upstream HEAD of the blob with these credentials, to run later (a grant check)."""
+
+        async def head() -> int:
+            return await self.upstream.head_blob(image, digest, credentials)
+
+        return head
