@@ -10,6 +10,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import BaseORMException
 from tortoise.migrations.api import migrate as run_migrations
 
+from app import access_version
 from app.config import Settings
 
 MODEL_MODULES = [
@@ -68,10 +69,12 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 async def init_db(settings: Settings) -> None:
     # The global fallback lets request tasks see the connections that the
     # lifespan task opened (contextvars do not cross those tasks).
+    access_version.close()  # nothing kept from another database
     await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
 
 
 async def close_db() -> None:
+    access_version.close()
     await Tortoise.close_connections()
 
 

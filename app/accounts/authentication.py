@@ -11,10 +11,11 @@ password guess against an account.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from app import clock, metrics
+from app import access_version, clock, metrics
+from app.access_version import VersionedCache
 from app.accounts import passwords, throttle
 from app.accounts import records as accounts
 from app.accounts.errors import TooManyAttempts
@@ -135,12 +136,40 @@ async def authenticate_deploy_token(username: str, secret: str) -> Principal | N
     return Principal(scopes=token.scope_set, deploy_token=token)
 
 
+# Principals behind registry JWTs, kept while the access version stands still
+# (app/access_version.py): the cached-pull path pays no lookup for them.
+_principals: VersionedCache[tuple[str, int, int | None], Principal] = VersionedCache()
+
+
 async def load_principal(kind: str, ident: int, version: int | None = None) -> Principal | None:
     """Look the principal behind a registry JWT up again, so revocation bites at once.
 
     A token obtained with a password names the user's credentials version: a
     password change, a reset or "sign out everywhere" has moved it on since.
+    The rows are read again only when the access version has moved since they
+    were last read; expiry (which moves with the clock alone) is checked every time.
     """
+    access = await access_version.current()
+    key = (kind, ident, version)
+    principal = _principals.get(key, access)
+    if principal is None:
+        principal = await _read_principal(kind, ident, version)
+        if principal is None:
+            return None
+        principal = replace(principal, access_version=access)
+        _principals.put(key, principal, access)
+    token = principal.personal_access_token or principal.deploy_token
+    if token is not None and not token_is_live(token):
+        return None
+    return principal
+
+
+def forget_principals() -> None:
+    """Drop every kept principal (tests that change rows behind the triggers' back)."""
+    _principals.clear()
+
+
+async def _read_principal(kind: str, ident: int, version: int | None) -> Principal | None:
     if kind == "user":
         user = await User.get_or_none(id=ident)
         if user is None or not user.is_active or user.is_bot:

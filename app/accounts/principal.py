@@ -7,7 +7,7 @@ acts as `Principal.operator()`, and every checked service takes one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.accounts.models import DeployToken, PersonalAccessToken, User, UserSession
 
@@ -39,6 +39,9 @@ class Principal:
     session: UserSession | None = None
     is_operator: bool = False
     service: str | None = None
+    # The access version (app/access_version.py) read before this principal's rows
+    # were: what was derived from it may be kept under that version. None: unknown.
+    access_version: int | None = field(default=None, compare=False)
 
     @classmethod
     def operator(cls) -> Principal:
@@ -49,6 +52,17 @@ class Principal:
     def metrics_scraper(cls) -> Principal:
         """Whoever presents DOCKYARD_METRICS_TOKEN: may read /metrics, nothing else."""
         return cls(scopes=frozenset(), service=METRICS_SERVICE)
+
+    @property
+    def cache_key(self) -> tuple[str, int] | None:
+        """Which row this principal stands for (None: the operator, a service, nobody)."""
+        if self.deploy_token is not None:
+            return ("deploy_token", self.deploy_token.id)
+        if self.personal_access_token is not None:
+            return ("personal_access_token", self.personal_access_token.id)
+        if self.user is not None and not self.is_operator:
+            return ("user", self.user.id)
+        return None
 
     @property
     def is_admin(self) -> bool:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
+from app import access_version
+from app.access_version import VersionedCache
 from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy.errors import ProxyDisabled
@@ -20,11 +21,6 @@ from app.instance.services import get_instance_settings
 
 log = logging.getLogger("dockyard.registry")
 
-# The instance switch is read at most this often per process (admins flip it
-# rarely; the cached-manifest path should not pay a query for it).
-INSTANCE_SETTINGS_TTL = 5.0
-_instance_cache: tuple[float, bool] | None = None
-
 
 @dataclass(frozen=True)
 class PullContext:
@@ -33,24 +29,49 @@ class PullContext:
     credentials: UpstreamCredentials | None
 
 
-async def _instance_enabled(settings: Settings) -> bool:
-    global _instance_cache
-    now = time.monotonic()
-    if _instance_cache is None or now - _instance_cache[0] > INSTANCE_SETTINGS_TTL:
+# Granted pulls and the instance switch, kept while the access version stands
+# still (app/access_version.py): every row they were derived from is watched by
+# its triggers, so a revocation, block, removed membership or switched-off proxy
+# moves the version and the next request decides again. Refusals are not kept.
+_granted: VersionedCache[tuple[tuple[str, int], str], PullContext] = VersionedCache()
+_instance: VersionedCache[None, bool] = VersionedCache(size=1)
+
+
+async def _instance_enabled(settings: Settings, version: int) -> bool:
+    enabled = _instance.get(None, version)
+    if enabled is None:
         enabled = (await get_instance_settings(settings)).dependency_proxy_enabled
-        _instance_cache = (now, enabled)
-    return _instance_cache[1]
+        _instance.put(None, enabled, version)
+    return enabled
 
 
 def forget_instance_settings() -> None:
-    """Drop the cached instance switch (after an admin changes it, and in tests)."""
-    global _instance_cache
-    _instance_cache = None
+    """Drop what this process keeps (tests that change rows behind the triggers' back)."""
+    _instance.clear()
+    _granted.clear()
 
 
 async def authorize_pull(principal: Principal, group_path: str, settings: Settings) -> PullContext:
     """Resolve the group and check access; raises NotFound (no such group or no
     access: the two are not told apart) or ProxyDisabled."""
+    version = await access_version.current()
+    # Kept only for a principal read at this very version: one read before a
+    # change must not lend its rights to the decision stored after it.
+    key = (principal.cache_key, group_path.lower()) if principal.cache_key else None
+    keep = key is not None and principal.access_version == version
+    if keep and key is not None:
+        granted = _granted.get(key, version)
+        if granted is not None:
+            return granted
+    pull = await _decide(principal, group_path, settings, version)
+    if keep and key is not None:
+        _granted.put(key, pull, version)
+    return pull
+
+
+async def _decide(
+    principal: Principal, group_path: str, settings: Settings, version: int
+) -> PullContext:
     group = await find_group(group_path)
     if group is None or not await policy.can_pull(principal, group):
         # The client learns only that it cannot pull here; the log says why.
@@ -60,7 +81,7 @@ async def authorize_pull(principal: Principal, group_path: str, settings: Settin
             f"no group {group_path!r} you can pull from: check the path "
             "(pulling needs at least the Guest role in the group)"
         )
-    if not await _instance_enabled(settings):
+    if not await _instance_enabled(settings, version):
         raise ProxyDisabled("the Dependency Proxy is disabled on this Dockyard instance")
     setting = await setting_for(group)
     if not setting.enabled:
