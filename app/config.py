@@ -52,7 +52,7 @@ class Settings:
     upstream_url: str = "https://registry-1.docker.io"
     registry_token_expire_minutes: int = 15
     log_level: str = "info"
-    workers: int = 1
+    workers: int = 0  # default: one per CPU this process may run on
     auto_migrate: bool = True
     trusted_proxies: tuple[str, ...] = ()
     upstream_connect_timeout: float = 5.0
@@ -265,8 +265,20 @@ def _complete(settings: Settings) -> Settings:
     external_url = settings.external_url or _default_external_url(settings.host, settings.port)
     database_url = settings.database_url or f"sqlite://{data_dir / 'dockyard.sqlite3'}"
     return _replace(
-        settings, data_dir=data_dir, external_url=external_url, database_url=database_url
+        settings,
+        data_dir=data_dir,
+        external_url=external_url,
+        database_url=database_url,
+        workers=settings.workers or available_cpus(),
     )
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (a container's or taskset's limit, not the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _default_external_url(host: str, port: int) -> str:

@@ -17,6 +17,14 @@ def test_defaults_follow_the_operator_contract(tmp_path: Path) -> None:
     assert settings.registry_token_expire_minutes == 15
 
 
+def test_serve_uses_every_core_unless_told(tmp_path: Path) -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert load_settings({}, data_dir=tmp_path).workers == cores
+    assert load_settings({"DOCKYARD_WORKERS": "3"}, data_dir=tmp_path).workers == 3
+    with pytest.raises(ConfigError, match="DOCKYARD_WORKERS"):
+        load_settings({"DOCKYARD_WORKERS": "0"}, data_dir=tmp_path)
+
+
 def test_environment_wins_over_the_toml_file(tmp_path: Path) -> None:
     config = tmp_path / "dockyard.toml"
     config.write_text('port = 6000\nexternal_url = "https://file.example"\nlog_level = "debug"\n')
