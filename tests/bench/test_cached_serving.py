@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.bench.clients import curl_download, request_rate
-from tests.bench.report import REPORT, Row, median, ratio_at_least
+from tests.bench.report import REPORT, Row, Target, median, ratio_at_least
 from tests.bench.servers import SERVERS, BenchDockyard, DockyardTemplate, server_available
 from tests.bench.workload import BenchImage, BenchImages
 from tests.support.images import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
@@ -27,6 +27,13 @@ pytestmark = pytest.mark.e2e
 
 DOWNLOADS = 9
 RATE_SECONDS = 5
+# Issue 12: by digest with a bearer token and the whole policy check on every
+# request, against the proxy that checks nothing; by tag inside the group's
+# revalidation window (no upstream HEAD) against the proxy, which asks its
+# upstream for every tag.
+DIGEST_TARGET = ratio_at_least(1.5)
+TAG_IN_WINDOW_TARGET = ratio_at_least(3.0)
+REVALIDATION_INTERVAL = 3600
 ACCEPT = {"Accept": ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST))}
 
 
@@ -89,22 +96,68 @@ def _measure(server: str, dockyard: Endpoints, proxy: Endpoints, image: BenchIma
         )
     )
     for kind in ("by_digest", "by_tag"):
-        ours_rate = request_rate(getattr(dockyard, kind), dockyard.headers, seconds=RATE_SECONDS)
-        theirs_rate = request_rate(getattr(proxy, kind), proxy.headers, seconds=RATE_SECONDS)
-        errors = ours_rate.errors + theirs_rate.errors
-        note = f"{ours_rate.tool}, 8 connections" + (f", {errors} non-2xx" if errors else "")
-        if kind == "by_tag":
-            note += ", both revalidate the tag upstream"
-        REPORT.add(
-            Row(
-                f"cached manifest {kind.replace('_', ' ')}{label}",
-                "req/s",
-                ours_rate.requests_per_second,
-                theirs_rate.requests_per_second,
-                samples=ours_rate.requests,
-                note=note,
-            )
+        note = "both revalidate the tag upstream" if kind == "by_tag" else ""
+        target = DIGEST_TARGET if kind == "by_digest" else None
+        _rate_row(
+            f"cached manifest {kind.replace('_', ' ')}{label}", kind, dockyard, proxy, note, target
         )
+
+
+def _rate_row(
+    name: str, kind: str, dockyard: Endpoints, proxy: Endpoints, note: str, target: Target | None
+) -> None:
+    """wrk on one URL of each system, in turns: Dockyard, the proxy, Dockyard, the proxy."""
+    ours = [request_rate(getattr(dockyard, kind), dockyard.headers, seconds=RATE_SECONDS)]
+    theirs = [request_rate(getattr(proxy, kind), proxy.headers, seconds=RATE_SECONDS)]
+    ours.append(request_rate(getattr(dockyard, kind), dockyard.headers, seconds=RATE_SECONDS))
+    theirs.append(request_rate(getattr(proxy, kind), proxy.headers, seconds=RATE_SECONDS))
+    errors = sum(rate.errors for rate in ours + theirs)
+    text = f"{ours[0].tool}, 8 connections, best of 2 turns each" + (
+        f", {errors} non-2xx" if errors else ""
+    )
+    REPORT.add(
+        Row(
+            name,
+            "req/s",
+            max(rate.requests_per_second for rate in ours),
+            max(rate.requests_per_second for rate in theirs),
+            samples=sum(rate.requests for rate in ours),
+            target=target,
+            note=f"{text}, {note}" if note else text,
+        )
+    )
+
+
+def _set_revalidation_interval(dockyard: BenchDockyard, seconds: int) -> None:
+    """The group's revalidation window, set as an Owner does (GraphQL, the bench's api token)."""
+    mutation = (
+        "mutation($path: ID!, $seconds: Int) { updateDependencyProxySettings(input: "
+        "{groupPath: $path, revalidationInterval: $seconds}) { errors } }"
+    )
+    answer = httpx.post(
+        f"{dockyard.url}/api/graphql",
+        json={"query": mutation, "variables": {"path": dockyard.account.group, "seconds": seconds}},
+        headers={"Authorization": f"Bearer {dockyard.account.token}"},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    assert answer.json()["data"]["updateDependencyProxySettings"]["errors"] == [], answer.text
+
+
+def _measure_tag_in_window(dockyard: BenchDockyard, endpoints: Endpoints, proxy: Endpoints) -> None:
+    _set_revalidation_interval(dockyard, REVALIDATION_INTERVAL)
+    try:
+        httpx.get(endpoints.by_tag, headers=endpoints.headers, timeout=30).raise_for_status()
+        _rate_row(
+            "cached manifest by tag, inside the revalidation window",
+            "by_tag",
+            endpoints,
+            proxy,
+            f"Dockyard revalidates every {REVALIDATION_INTERVAL} s, the proxy every time",
+            TAG_IN_WINDOW_TARGET,
+        )
+    finally:
+        _set_revalidation_interval(dockyard, 0)
 
 
 def test_cached_blob_throughput_and_manifest_rate(
@@ -122,6 +175,7 @@ def test_cached_blob_throughput_and_manifest_rate(
         endpoints = dockyard_endpoints(dockyard, image)
         endpoints.fill()
         _measure("uvicorn", endpoints, proxy, image)
+        _measure_tag_in_window(dockyard, endpoints, proxy)
     for server in SERVERS:
         if server == "uvicorn":
             continue
