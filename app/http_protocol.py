@@ -31,6 +31,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from app import zero_copy
 from app.external_url import PEER_KEY
 
 HEADER_LINE_OVERHEAD = len(b": \r\n")
@@ -148,6 +149,11 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         if not self._refused:
             super().on_body(body)
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        # Every request (pipelined ones too) starts here: offer zero-copy file bodies.
+        zero_copy.offer(cycle)
+        super()._start_asgi_task(cycle, app)
 
     def on_message_complete(self) -> None:
         if self._refused:

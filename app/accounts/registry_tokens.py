@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -96,8 +98,40 @@ def issue(
     )
 
 
+# Tokens whose signature was checked, with their expiry: a pull sends the same
+# token on every request, and the HMAC check with PyJWT's claim validation costs
+# more than everything else the cached-manifest path does. Keyed by the exact
+# token and the key that verified it; the expiry is checked again on every use.
+# What the token's principal may do is never kept here (see load_principal).
+VERIFIED_KEPT = 4096
+_verified: OrderedDict[tuple[str, str], tuple[TokenClaims, int]] = OrderedDict()
+
+
 def verify(token: str, secret_key: str) -> TokenClaims | None:
     """The claims of a valid, unexpired token of ours, or None."""
+    key = (secret_key, token)
+    kept = _verified.get(key)
+    if kept is not None:
+        claims, expires = kept
+        if _expired(expires):
+            del _verified[key]
+            return None
+        return claims
+    checked = _verify(token, secret_key)
+    if checked is None:
+        return None
+    _verified[key] = checked
+    while len(_verified) > VERIFIED_KEPT:
+        _verified.popitem(last=False)
+    return checked[0]
+
+
+def _expired(expires: int) -> bool:
+    # By either clock, as PyJWT (the wall clock) and ours (which tests move) would say.
+    return expires + LEEWAY_SECONDS < max(time.time(), clock.now().timestamp())
+
+
+def _verify(token: str, secret_key: str) -> tuple[TokenClaims, int] | None:
     try:
         claims = jwt.decode(
             token,
@@ -119,11 +153,12 @@ def verify(token: str, secret_key: str) -> TokenClaims | None:
             for item in claims.get("access", [])
         )
         version = principal.get("version")
-        return TokenClaims(
+        verified = TokenClaims(
             principal_kind=str(principal["kind"]),
             principal_id=int(principal["id"]),
             access=access,
             principal_version=int(version) if version is not None else None,
         )
+        return verified, int(claims["exp"])
     except (jwt.PyJWTError, KeyError, TypeError, ValueError):
         return None

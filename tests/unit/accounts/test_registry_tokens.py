@@ -37,3 +37,15 @@ def test_another_secret_or_an_expired_token_is_refused() -> None:
 def test_garbage_is_refused() -> None:
     assert registry_tokens.verify("a.b.c", SECRET) is None
     assert registry_tokens.verify("", SECRET) is None
+
+
+def test_a_token_verified_before_still_expires_and_still_needs_its_key() -> None:
+    """Verified tokens are kept (a pull sends the same one on every request): the
+    expiry is checked on every use, and another key never finds them."""
+    issued = registry_tokens.issue(principal(), [], SECRET, timedelta(minutes=1))
+    assert registry_tokens.verify(issued.token, SECRET) is not None
+    assert registry_tokens.verify(issued.token, SECRET) is not None  # the kept answer
+    assert registry_tokens.verify(issued.token, "t" * 40) is None
+    later = clock.now() + timedelta(minutes=2)
+    clock.set_clock(lambda: later)
+    assert registry_tokens.verify(issued.token, SECRET) is None
