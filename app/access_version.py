@@ -11,21 +11,20 @@ value, so the very next request sees it and looks everything up again. No
 entry is ever trusted because it is young: there is no TTL.
 
 Reading the counter must cost less than the lookups it saves. On SQLite it is
-read through a read-only `sqlite3` connection of this process's own, on the
-event loop: a one-row read in WAL mode takes microseconds, where a hop to
-aiosqlite's thread takes a hundred or more; it never waits for a lock (WAL
-readers do not) and falls back to the ORM's connection if SQLite says busy.
-On PostgreSQL it is one indexed round trip.
+read on the event loop (`app/local_reads.py`: microseconds, where a hop to
+aiosqlite's thread costs a hundred or more); on PostgreSQL it is one indexed
+round trip.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import weakref
 from collections import OrderedDict
 from typing import Any, Generic, TypeVar
 
 from tortoise import connections
+
+from app import local_reads
 
 TABLE = "access_versions"
 _QUERY = f"SELECT version FROM {TABLE} WHERE id = 1"
@@ -33,54 +32,26 @@ _QUERY = f"SELECT version FROM {TABLE} WHERE id = 1"
 K = TypeVar("K")
 V = TypeVar("V")
 
-# The process's read-only connection per SQLite file (tests open many databases).
-_readers: dict[str, sqlite3.Connection] = {}
 # Every cache, emptied when the database connections close: another database
 # (a test's, or after a restore) has its own rows and its own count.
 _caches: weakref.WeakSet[VersionedCache[Any, Any]] = weakref.WeakSet()
 
 
-def _sqlite_file() -> str | None:
-    client = connections.get("default")
-    if client.capabilities.dialect != "sqlite":
-        return None
-    filename: str = getattr(client, "filename", "")
-    return None if filename in ("", ":memory:") else filename
-
-
-def _read_sqlite(filename: str) -> int | None:
+async def current() -> int:
+    """The access version now (read from the database, never remembered)."""
     try:
-        reader = _readers.get(filename)
-        if reader is None:
-            # uri mode=ro: this connection can never write, nor create the file.
-            reader = sqlite3.connect(
-                f"file:{filename}?mode=ro", uri=True, timeout=0, check_same_thread=False
-            )
-            _readers[filename] = reader
-        row = reader.execute(_QUERY).fetchone()
-    except sqlite3.OperationalError:
-        return None  # busy (a checkpoint's brief exclusive moment): ask the ORM instead
+        row = local_reads.fetch_one(_QUERY)
+    except local_reads.Unavailable:
+        rows = await connections.get("default").execute_query_dict(_QUERY)
+        return int(rows[0]["version"]) if rows else 0
     return int(row[0]) if row else 0
 
 
-async def current() -> int:
-    """The access version now (read from the database, never remembered)."""
-    filename = _sqlite_file()
-    if filename is not None:
-        version = _read_sqlite(filename)
-        if version is not None:
-            return version
-    rows = await connections.get("default").execute_query_dict(_QUERY)
-    return int(rows[0]["version"]) if rows else 0
-
-
 def close() -> None:
-    """Close the read connections and empty every cache (when the ORM's connections close)."""
+    """Empty every cache and close the local reads (when the ORM's connections close)."""
     for cache in list(_caches):
         cache.clear()
-    while _readers:
-        _, reader = _readers.popitem()
-        reader.close()
+    local_reads.close()
 
 
 class VersionedCache(Generic[K, V]):

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from app import clock, metrics
+from app import clock, local_reads, metrics
 from app.dependency_proxy.bodies import record_served
 from app.dependency_proxy.cache import PullThroughCache
 from app.dependency_proxy.errors import ManifestUnknown, UpstreamDenied, UpstreamError
@@ -149,21 +149,55 @@ async def _by_tag(
     return await asyncio.shield(flight)
 
 
+# The hit by digest, read on the event loop where the database allows it
+# (app/local_reads.py): the one query of the hottest path, without the ORM.
+_HIT_BY_DIGEST = (
+    "SELECT id, content, content_type, read_at FROM dependency_proxy_manifests "
+    "WHERE group_id = ? AND image_name = ? AND digest = ? "
+    f"AND status = {int(CacheStatus.DEFAULT)} ORDER BY id DESC LIMIT 1"
+)
+
+
+async def _hit_by_digest(group_id: int, image: str, digest: str) -> ManifestResult | None:
+    # Any live row of this image with that digest holds exactly those bytes (a
+    # digest pull's own row, or a tag's): the digest was verified when it was stored.
+    try:
+        found = local_reads.fetch_one(_HIT_BY_DIGEST, (group_id, image, digest))
+    except local_reads.Unavailable:
+        row = (
+            await Manifest.filter(
+                group_id=group_id, image_name=image, digest=digest, status=CacheStatus.DEFAULT
+            )
+            .order_by("-id")
+            .first()
+        )
+        if row is None:
+            return None
+        await _touch(row, checked=False)
+        return _result(row, "HIT")
+    if found is None:
+        return None
+    ident, content, media_type, read_at = found
+    now = clock.now()
+    if _older_than(read_at, now - READ_AT_RESOLUTION):
+        await Manifest.filter(id=ident).update(read_at=now)
+    return ManifestResult(content=bytes(content), digest=digest, media_type=media_type, cache="HIT")
+
+
+def _older_than(stored: object, moment: datetime) -> bool:
+    """SQLite keeps Tortoise's datetimes as ISO text; anything unreadable counts as old."""
+    try:
+        return datetime.fromisoformat(str(stored)) < moment
+    except (ValueError, TypeError):  # TypeError: a naive time from elsewhere
+        return True
+
+
 async def _by_digest(
     cache: PullThroughCache, pull: PullContext, image: str, digest: str
 ) -> ManifestResult:
-    # Any live row of this image with that digest holds exactly those bytes (a
-    # digest pull's own row, or a tag's): the digest was verified when it was stored.
-    row = (
-        await Manifest.filter(
-            group_id=pull.group.id, image_name=image, digest=digest, status=CacheStatus.DEFAULT
-        )
-        .order_by("-id")
-        .first()
-    )
-    if row is not None:
-        await _touch(row, checked=False)
-        return _result(row, "HIT")
+    hit = await _hit_by_digest(pull.group.id, image, digest)
+    if hit is not None:
+        return hit
     fetched = await cache.upstream.get_manifest(
         image, digest, pull.credentials, max_size=cache.manifest_max_bytes
     )
