@@ -26,13 +26,17 @@ test: $(TEST_STAMP) system-test
 test-fast: $(TEST_STAMP)
 	$(BIN)/pytest tests/unit tests/functional
 
-# wrk measures manifest requests/s (an httpx loop if it is missing); granian,
+# wrk measures manifest requests/s (an httpx loop if it is missing), nginx is the
+# bar for cached blobs (not started as a service: the bench runs its own); granian,
 # httptools and uvloop go beside the venv, not in it: an experiment on the
 # serving path, their rows are skipped when they could not be installed.
 bench: $(TEST_STAMP) system-test
 	@if ! command -v wrk >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null \
 		|| echo "wrk not installed: manifest requests/s use an httpx loop"; fi
+	@if ! command -v nginx >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null \
+		|| echo "nginx not installed: the cached-blob row against nginx is skipped"; fi
 	@test -d $(VENV)/bench-extras/granian || $(BIN)/pip install -q --no-deps --target $(VENV)/bench-extras granian httptools uvloop \
 		|| echo "granian/httptools/uvloop not installed: their rows are skipped"
 	$(BIN)/pytest tests/bench -s -p no:randomly -o addopts="" -o testpaths=tests/bench

@@ -18,7 +18,7 @@ import pytest
 
 from tests.bench.clients import curl_download, request_rate
 from tests.bench.report import REPORT, Row, Target, median, ratio_at_least
-from tests.bench.servers import SERVERS, BenchDockyard, DockyardTemplate, server_available
+from tests.bench.servers import SERVERS, BenchDockyard, DockyardTemplate, Nginx, server_available
 from tests.bench.workload import BenchImage, BenchImages
 from tests.support.images import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 from tests.support.reference_registry import PullThroughRegistry
@@ -128,6 +128,37 @@ def _rate_row(
     )
 
 
+def _measure_against_nginx(
+    dockyard: BenchDockyard, endpoints: Endpoints, image: BenchImage, workdir: Path
+) -> None:
+    """The same cached file, from Dockyard (a bearer token, the policy check) and from
+    nginx with sendfile (nothing checked), taking turns."""
+    if not Nginx.available():
+        print("\n[bench] nginx not installed: the nginx row is skipped")
+        return
+    hexdigest = image.image.layers[0].digest.removeprefix("sha256:")
+    relative = f"blobs/sha256/{hexdigest[:2]}/{hexdigest}"
+    assert (dockyard.data_dir / relative).is_file(), "the blob is not in the data folder"
+    with Nginx(workdir, dockyard.data_dir) as nginx:
+        ours: list[float] = []
+        theirs: list[float] = []
+        for _ in range(DOWNLOADS):
+            ours.append(curl_download(endpoints.blob, endpoints.headers))
+            theirs.append(curl_download(nginx.url(relative), {}))
+    REPORT.add(
+        Row(
+            f"cached blob download, {image.label}, against nginx",
+            "MB/s",
+            median(ours),
+            median(theirs),
+            samples=DOWNLOADS,
+            target=ratio_at_least(0.9),
+            note="the reference column is nginx (sendfile on, as many workers as cores) "
+            "serving Dockyard's own file",
+        )
+    )
+
+
 def _set_revalidation_interval(dockyard: BenchDockyard, seconds: int) -> None:
     """The group's revalidation window, set as an Owner does (GraphQL, the bench's api token)."""
     mutation = (
@@ -176,6 +207,7 @@ def test_cached_blob_throughput_and_manifest_rate(
         endpoints.fill()
         _measure("uvicorn", endpoints, proxy, image)
         _measure_tag_in_window(dockyard, endpoints, proxy)
+        _measure_against_nginx(dockyard, endpoints, image, tmp_path / "nginx")
     for server in SERVERS:
         if server == "uvicorn":
             continue
