@@ -125,11 +125,41 @@ async def _revalidate(
     return _result(stored, "MISS")
 
 
+_FRESH_BY_TAG = (
+    "SELECT id, content, content_type, digest, read_at FROM dependency_proxy_manifests "
+    "WHERE group_id = ? AND file_name = ? AND status = "
+    f"{int(CacheStatus.DEFAULT)} AND checked_at > ? ORDER BY id DESC LIMIT 1"
+)
+
+
+async def _fresh_by_tag(
+    group_id: int, image: str, tag: str, interval: int
+) -> ManifestResult | None:
+    """The tag's row when it was checked upstream less than `interval` seconds ago, read
+    on the event loop; None when there is none, or this database needs the ORM."""
+    now = clock.now()
+    since = now - timedelta(seconds=interval)
+    try:
+        found = local_reads.fetch_one(
+            _FRESH_BY_TAG, (group_id, manifest_file_name(image, tag), since.isoformat(sep=" "))
+        )
+    except local_reads.Unavailable:
+        return None
+    if found is None:
+        return None
+    ident, content, media_type, digest, read_at = found
+    if _older_than(read_at, now - READ_AT_RESOLUTION):
+        await Manifest.filter(id=ident).update(read_at=now)
+    return ManifestResult(content=bytes(content), digest=digest, media_type=media_type, cache="HIT")
+
+
 async def _by_tag(
     cache: PullThroughCache, pull: PullContext, image: str, tag: str
 ) -> ManifestResult:
-    row = await _cached(pull.group.id, image, tag)
     interval = pull.setting.revalidation_interval
+    if interval > 0 and (fresh := await _fresh_by_tag(pull.group.id, image, tag, interval)):
+        return fresh
+    row = await _cached(pull.group.id, image, tag)
     if (
         row is not None
         and interval > 0
