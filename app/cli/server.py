@@ -23,6 +23,8 @@ from app.instance.services import ensure_root_user
 
 # --- serve and migrate ---------------------------------------------------------------
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
 
 def migrate_or_fail(settings: Settings) -> None:
     try:
@@ -109,6 +111,10 @@ def serve(host: str | None, port: int | None) -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        # uvicorn kills a worker that does not answer its supervisor's ping within
+        # this many seconds (5 by default): on a busy machine a worker still
+        # importing the app was killed and restarted again and again.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         log_level=settings.log_level,
         log_config=logging_config(settings),  # workers apply it too
         access_log=False,  # our own access log leaves out query strings and headers
