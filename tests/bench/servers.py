@@ -71,6 +71,7 @@ class BenchDockyard(DockyardServer):
         self.template = template
         self.server = server
         self.account = template.account
+        self.env.pop("DOCKYARD_WORKERS", None)  # as shipped: one worker per core
         if SERVERS[server]:
             self.env["PYTHONPATH"] = os.pathsep.join(
                 [str(EXTRAS), *filter(None, [self.env.get("PYTHONPATH")])]

@@ -83,6 +83,10 @@ class DockyardServer:
             "DOCKYARD_UPSTREAM_CONNECT_TIMEOUT": "2",
             "DOCKYARD_UPSTREAM_READ_TIMEOUT": "5",
             "DOCKYARD_LOG_LEVEL": "warning",
+            # One worker unless a test asks for more: `dockyard serve` starts one per
+            # core, and on the shared two-core machine many live servers with two
+            # workers each slow the whole suite (the bench uses the default).
+            "DOCKYARD_WORKERS": "1",
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
