@@ -56,8 +56,11 @@ class DockyardTemplate:
 
 def provision_template(workdir: Path, upstream_url: str) -> DockyardTemplate:
     server = DockyardServer(workdir / "provision", upstream_url)
-    with server:
+    server.start(timeout=BenchDockyard.START_TIMEOUT)
+    try:
         account = server.provision("bench", "bench")
+    finally:
+        server.stop()
     template = workdir / "template"
     shutil.copytree(server.data_dir, template)
     return DockyardTemplate(template, account, upstream_url)
