@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -227,3 +233,50 @@ def test_image_names_as_users_pull_them(text: str, expected: tuple[str, str]) ->
 def test_bad_image_names_are_refused(text: str) -> None:
     with pytest.raises(InvalidReference):
         ImageName.parse(text)
+
+
+async def dockyard(
+    settings: Settings, *args: str, ok: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """The `dockyard` command on the test's data folder (the CLI acts as the operator)."""
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("DOCKYARD_")},
+        "DOCKYARD_DATA_DIR": str(settings.data_dir),
+    }
+    command = [str(Path(sys.executable).parent / "dockyard"), *args]
+    result = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode == 0) is ok, result.stderr
+    return result
+
+
+async def test_cli_deletes_pins_and_unpins_one_image(runtime: CleanupRuntime) -> None:
+    acme = await groups.create_group("acme")
+    for layer in (CONFIG, BASE):
+        await store_blob(runtime.store, acme, layer)
+    app = await cache_manifest(acme, "app", "1.0", image_manifest(CONFIG, BASE))
+    tool = await cache_manifest(acme, "library/tool", "latest", image_manifest(CONFIG))
+    settings = runtime.settings
+
+    pinned = json.loads(
+        (await dockyard(settings, "cache", "pin", "acme", "library/tool", "--json")).stdout
+    )
+    assert pinned == {"group": "acme", "images": ["library/tool:latest"], "pinned": True}
+    assert (await Manifest.get(id=tool.id)).pinned
+    unpinned = await dockyard(settings, "cache", "unpin", "ACME", "library/tool:latest")
+    assert unpinned.stdout.strip() == "unpinned library/tool:latest in acme"
+    assert not (await Manifest.get(id=tool.id)).pinned
+
+    deleted = json.loads(
+        (await dockyard(settings, "cache", "delete", "acme", f"app@{app.digest}", "--json")).stdout
+    )
+    assert deleted == {"group": "acme", "deleted": ["app:1.0"], "blobs_released": 1}
+    assert not await Manifest.filter(id=app.id).exists()
+
+    again = await dockyard(settings, "cache", "delete", "acme", "app:1.0", ok=False)
+    assert again.stderr.strip() == "error: no cached image app:1.0 in acme"
+    bad = await dockyard(settings, "cache", "delete", "acme", "App:1.0", ok=False)
+    assert bad.stderr.strip() == "error: invalid image name 'App'"
+    missing = await dockyard(settings, "cache", "pin", "nope", "app", ok=False)
+    assert missing.stderr.strip() == "error: group 'nope' not found"
