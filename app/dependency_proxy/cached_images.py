@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from app import clock
+from app.accounts.principal import Principal
 from app.dependency_proxy import sql
 from app.dependency_proxy.clearing import MARKABLE
 from app.dependency_proxy.errors import InvalidReference
@@ -30,6 +31,9 @@ from app.dependency_proxy.references import (
     validate_image,
     validate_manifest_reference,
 )
+from app.errors import NotFound
+from app.groups.models import Group
+from app.groups.policy import require_administer
 
 # The rows a clear would mark: those not already on their way out.
 LIVE = MARKABLE
@@ -170,3 +174,20 @@ async def release_blobs(group_id: int, digests: set[str]) -> int:
         ),
         "releasing an image's blobs",
     )
+
+
+async def owned_rows(principal: Principal, ref: ManifestRef) -> tuple[Group, list[Manifest]]:
+    """The group and live rows `ref` names, for an Owner of that group.
+
+    One NotFound for a missing image and for a group one may not read, so an
+    id never tells whether another group's image exists."""
+    rows = await rows_of(ref)
+    group_id = rows[0].group_id if rows else ref.group_id  # type: ignore[attr-defined]
+    group = await Group.get_or_none(id=group_id) if group_id is not None else None
+    if group is None:
+        raise NotFound("no such cached image")
+    await require_administer(principal, group, "delete or pin its cached images")
+    if not rows:
+        what = f" {ref.name}" if ref.name is not None else ""
+        raise NotFound(f"no cached image{what} in {group.full_path}")
+    return group, rows

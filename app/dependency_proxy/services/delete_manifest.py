@@ -19,9 +19,6 @@ from app.dependency_proxy import cached_images
 from app.dependency_proxy.cached_images import ManifestRef
 from app.dependency_proxy.models import Manifest
 from app.dependency_proxy.references import blob_digests
-from app.errors import NotFound
-from app.groups.models import Group
-from app.groups.policy import require_administer
 
 
 @dataclass(frozen=True)
@@ -31,30 +28,13 @@ class DeleteManifestResult:
     blobs_released: int  # the group's blob rows marked for deletion
 
 
-async def image_group(principal: Principal, ref: ManifestRef) -> tuple[Group, list[Manifest]]:
-    """The group and live rows `ref` names, for an Owner of that group.
-
-    One NotFound for a missing image and for a group one may not read, so an
-    id never tells whether another group's image exists."""
-    rows = await cached_images.rows_of(ref)
-    group_id = rows[0].group_id if rows else ref.group_id  # type: ignore[attr-defined]
-    group = await Group.get_or_none(id=group_id) if group_id is not None else None
-    if group is None:
-        raise NotFound("no such cached image")
-    await require_administer(principal, group, "delete or pin its cached images")
-    if not rows:
-        what = f" {ref.name}" if ref.name is not None else ""
-        raise NotFound(f"no cached image{what} in {group.full_path}")
-    return group, rows
-
-
 async def delete_manifest(
     principal: Principal, ref: ManifestRef, *, with_platforms: bool = False
 ) -> DeleteManifestResult:
     """Owner only. Deletes the rows `ref` names (and, with `with_platforms`, the
     platform manifests of an index among them) and releases the blobs nothing
     else in the group names."""
-    group, rows = await image_group(principal, ref)
+    group, rows = await cached_images.owned_rows(principal, ref)
     if with_platforms:
         known = {row.id for row in rows}
         rows += [

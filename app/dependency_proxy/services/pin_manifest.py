@@ -15,7 +15,6 @@ from app.accounts.principal import Principal
 from app.dependency_proxy import cached_images
 from app.dependency_proxy.cached_images import ManifestRef
 from app.dependency_proxy.models import Manifest
-from app.dependency_proxy.services.delete_manifest import image_group
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class PinResult:
 
 async def pin_manifest(principal: Principal, ref: ManifestRef, *, pinned: bool = True) -> PinResult:
     """Owner only; idempotent (pinning a pinned image changes nothing)."""
-    group, rows = await image_group(principal, ref)
+    group, rows = await cached_images.owned_rows(principal, ref)
     await Manifest.filter(id__in=[row.id for row in rows]).update(pinned=pinned)
     for row in rows:
         row.pinned = pinned
