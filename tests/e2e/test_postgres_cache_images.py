@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from tortoise.backends.base import executor as base_executor
 
 from app import clock, db
 from app.config import load_settings
@@ -37,7 +38,12 @@ pytestmark = [
 
 
 @pytest.fixture
-async def pg_runtime(postgres: PostgresServer, tmp_path: Path) -> AsyncIterator[CleanupRuntime]:
+async def pg_runtime(
+    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[CleanupRuntime]:
+    # Tortoise caches each model's INSERT per connection name: tests on SQLite
+    # in this process left "default"'s with `?` placeholders.
+    monkeypatch.setattr(base_executor, "EXECUTOR_CACHE", {})
     url = postgres.create_database("cache_images")
     settings = load_settings({}, data_dir=tmp_path, database_url=url)
     await db.migrate(settings)
