@@ -35,6 +35,7 @@ CLEARING = "Clearing the cache: its items are being scheduled for removal."
 class ImageRow:
     """One cached manifest as the page shows it."""
 
+    id: int
     name: str  # image:tag, or image@sha256:… for digest pulls
     shown_name: str  # the name, with a digest shortened
     pull_path: str
@@ -44,6 +45,7 @@ class ImageRow:
     last_pulled_at: datetime
     scheduled_for_deletion: bool
     by_digest: bool
+    pinned: bool
     # A digest row of an image also cached by tag (GraphQL lists it apart, as
     # GitLab does): the tag row's name, and the platform when it is one of its index's.
     part_of: str | None = None
@@ -59,6 +61,7 @@ def image_row(manifest: Manifest, prefix: str, relation: Relation | None = None)
     name = _name(manifest)
     by_digest = manifest.reference.startswith("sha256:")
     return ImageRow(
+        id=manifest.id,
         name=name,
         shown_name=f"{manifest.image_name}@{manifest.reference[:19]}…" if by_digest else name,
         pull_path=f"{prefix}/{name}",
@@ -69,6 +72,7 @@ def image_row(manifest: Manifest, prefix: str, relation: Relation | None = None)
         scheduled_for_deletion=manifest.status
         in (CacheStatus.PENDING_DESTRUCTION, CacheStatus.PROCESSING),
         by_digest=by_digest,
+        pinned=bool(manifest.pinned),
         part_of=_name(relation.parent) if relation else None,
         platform=relation.platform if relation else None,
     )

@@ -15,7 +15,7 @@ from app.groups import services as groups
 
 @main.group()
 def cache() -> None:
-    """Clear a group's cache, run the cleanup now, recount the totals."""
+    """Clear a group's cache, delete or pin one image, run the cleanup now, recount."""
 
 
 @cache.command("clear")

@@ -2,7 +2,8 @@
 
 Clearing a cache marks a group's rows; the deletion pass takes marked rows in
 batches and deletes them. Then every group with an enabled TTL policy loses
-the entries nobody has read for `ttl` days, batch by batch in the same way.
+the entries nobody has read for `ttl` days, batch by batch in the same way,
+except what its pinned images hold (`pins.py`).
 A blob's file is removed only when no row in any group still references the
 digest and no download of it is in flight.
 
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 from app import clock
 from app.dependency_proxy import clearing, sql
 from app.dependency_proxy.models import CacheStatus, ImageTtlGroupPolicy
+from app.dependency_proxy.pins import protected_of
 from app.dependency_proxy.storage import Removal
 
 log = logging.getLogger("dockyard.cleanup")
@@ -110,9 +112,10 @@ def _oldest_marked(table: str, lock_rows: bool) -> str:
     )
 
 
-def _expired(table: str, lock_rows: bool, first: int) -> str:
+def _expired(table: str, lock_rows: bool, first: int, spared: tuple[str, int] | None = None) -> str:
     """A batch of a group's entries last read before a cutoff, on (group_id, read_at);
-    the group and the cutoff are parameters `first` and `first + 1`.
+    the group and the cutoff are parameters `first` and `first + 1`. `spared`
+    (column, count) leaves out the values bound after them: what pins protect.
 
     read_at is checked again outside the subquery, on the row as it is when it
     is changed (PostgreSQL re-reads a row a pull touched meanwhile), so an entry
@@ -121,9 +124,12 @@ def _expired(table: str, lock_rows: bool, first: int) -> str:
     """
     group, cutoff = f"${first}", f"${first + 1}"
     skip = " FOR UPDATE SKIP LOCKED" if lock_rows else ""
+    kept = ""
+    if spared is not None and spared[1]:
+        kept = f" AND {spared[0]} NOT IN ({sql.in_list(range(spared[1]), first + 2)})"
     return (
         f"id IN (SELECT id FROM {table} WHERE group_id = {group} AND status = {DEFAULT}"
-        f" AND read_at <= {cutoff} LIMIT {batch_size()}{skip}) AND read_at <= {cutoff}"
+        f" AND read_at <= {cutoff}{kept} LIMIT {batch_size()}{skip}) AND read_at <= {cutoff}"
     )
 
 
@@ -235,9 +241,18 @@ async def expire_entries(
     policies = await ImageTtlGroupPolicy.filter(enabled=True).values_list("group_id", "ttl")
     for group_id, ttl in policies:
         cutoff = now - timedelta(days=min(ttl, 36500))  # GitLab's TTLs go up to 2**31-1
-        manifests += await _delete_manifests(_expired(MANIFESTS, lock_rows, 1), group_id, cutoff)
+        pinned = await protected_of(group_id)  # pinned images never expire
+        ids, digests = sorted(pinned.manifest_ids), sorted(pinned.blob_digests)
+        manifests += await _delete_manifests(
+            _expired(MANIFESTS, lock_rows, 1, ("id", len(ids))), group_id, cutoff, *ids
+        )
         done = await _delete_blobs(
-            store, downloads, _expired(BLOBS, lock_rows, 2), group_id, cutoff
+            store,
+            downloads,
+            _expired(BLOBS, lock_rows, 2, ("digest", len(digests))),
+            group_id,
+            cutoff,
+            *digests,
         )
         blobs.deleted += done.deleted
         blobs.files += done.files

@@ -72,6 +72,9 @@ class Manifest(Model):
     image_size = fields.BigIntField(null=True)
     content = fields.BinaryField()
     status = fields.IntEnumField(CacheStatus, default=CacheStatus.DEFAULT)
+    # An Owner's pin: the TTL policy never expires the image (nor its platform
+    # manifests and blobs; `pins.py`); deleting it or clearing the cache still does.
+    pinned = fields.BooleanField(default=False)
     read_at = fields.DatetimeField()
     checked_at = fields.DatetimeField()
     created_at = fields.DatetimeField(auto_now_add=True)

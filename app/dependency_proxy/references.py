@@ -135,3 +135,22 @@ def index_platforms(content: bytes) -> dict[str, str]:
         parts = [platform.get(key) for key in ("os", "architecture", "variant")]
         platforms[entry["digest"]] = "/".join(str(part) for part in parts if part) or "unknown"
     return platforms
+
+
+def blob_digests(content: bytes) -> set[str]:
+    """The config and layer digests a single-platform manifest names; empty for an
+    index (it names manifests, not blobs) or anything that does not parse.
+
+    Used to decide which of a group's blob rows an image still needs; a digest
+    outside the grammar is left out, so nothing unparsed reaches a query."""
+    try:
+        document = json.loads(content)
+        entries = [document["config"], *document["layers"]]
+    except (ValueError, KeyError, TypeError):
+        return set()
+    found: set[str] = set()
+    for entry in entries:
+        digest = entry.get("digest") if isinstance(entry, dict) else None
+        if isinstance(digest, str) and DIGEST_RE.match(digest):
+            found.add(digest)
+    return found

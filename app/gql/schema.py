@@ -9,6 +9,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.gql.mutations.clear_dependency_proxy_cache import clear_dependency_proxy_cache_mutation
+from app.gql.mutations.destroy_dependency_proxy_manifest import (
+    destroy_dependency_proxy_manifest_mutation,
+)
 from app.gql.mutations.group_access_token_create import group_access_token_create_mutation
 from app.gql.mutations.group_access_token_revoke import group_access_token_revoke_mutation
 from app.gql.mutations.group_create import group_create_mutation
@@ -18,6 +21,9 @@ from app.gql.mutations.group_member_update import group_member_update_mutation
 from app.gql.mutations.personal_access_token_rotate import personal_access_token_rotate_mutation
 from app.gql.mutations.update_dependency_proxy_image_ttl_group_policy import (
     update_dependency_proxy_image_ttl_group_policy_mutation,
+)
+from app.gql.mutations.update_dependency_proxy_manifest import (
+    update_dependency_proxy_manifest_mutation,
 )
 from app.gql.mutations.update_dependency_proxy_settings import (
     update_dependency_proxy_settings_mutation,
@@ -52,6 +58,14 @@ class Mutation:
     clear_dependency_proxy_cache = _mutation(
         clear_dependency_proxy_cache_mutation,
         "Dockyard: schedule every cached manifest and blob of a group for deletion (Owner).",
+    )
+    destroy_dependency_proxy_manifest = _mutation(
+        destroy_dependency_proxy_manifest_mutation,
+        "Dockyard: delete one cached manifest; its blobs go when nothing else needs them (Owner).",
+    )
+    update_dependency_proxy_manifest = _mutation(
+        update_dependency_proxy_manifest_mutation,
+        "Dockyard: pin or unpin a cached image; pinned images never expire (Owner).",
     )
     group_create = _mutation(group_create_mutation, "Dockyard: create a group or subgroup.")
     group_member_add = _mutation(group_member_add_mutation, "Dockyard: add a member (Owner).")

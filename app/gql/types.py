@@ -89,6 +89,10 @@ class DependencyProxyManifest:
     def content_type(self) -> str:
         return self.model.content_type
 
+    @strawberry.field(description="Dockyard: pinned by an Owner; the TTL policy never expires it.")
+    def pinned(self) -> bool:
+        return bool(self.model.pinned)
+
 
 @strawberry.type(name="DependencyProxyBlob")
 class DependencyProxyBlob:

@@ -136,7 +136,10 @@ OWNER_ONLY_PAGES = {
     "settings/packages_and_registries",
     "settings/access_tokens",
     "dependency_proxy/clear_cache",
+    "dependency_proxy/images/delete",
 }
+# Pages about one cached image name it in the query string: the group's own image.
+IMAGE_PAGES = {"dependency_proxy/images/delete"}
 GROUP_GET_PAGES = ["", *sorted(page for method, page in GROUP_PAGES if method == "GET")]
 
 
@@ -147,6 +150,7 @@ class Reads:
         self.dockyard = dockyard
         self.world = world
         self.digests: dict[str, tuple[str, str]] = {}
+        self.manifest_ids: dict[str, int] = {}
         self.browsers = TenantBrowsers(dockyard.app)
 
     async def fill(self) -> None:
@@ -154,6 +158,7 @@ class Reads:
             manifest = await add_manifest(group, "alpine", "3.19")
             blob = await add_blob(group, f"blob of {path}")
             self.digests[path] = (manifest.digest, blob.digest)
+            self.manifest_ids[path] = manifest.id
 
     async def marked(self, group: str) -> int:
         group_id = self.world.groups[group].id
@@ -255,6 +260,8 @@ async def test_group_pages(cache_reads: Reads, role: str | None, kind: str, grou
     credential = cache_reads.world.credential(role, kind)
     for page in GROUP_GET_PAGES:
         url = f"/groups/{group}" + (f"/-/{page}" if page else "")
+        if page in IMAGE_PAGES:
+            url += f"?id={cache_reads.manifest_ids[group]}"
         if at_api is AtApi.SESSION:
             answer = await (await cache_reads.browsers.of(credential)).http.get(url)
         else:  # pages take the session only: a token is nobody there

@@ -50,6 +50,9 @@ FORM_CHANGES: dict[str, tuple[str | None, dict[str, str | list[str]]]] = {
     "/users/sign_out": ("ada", {}),
     "/groups": ("ada", {"parent": "", "path": "newgroup", "name": ""}),
     "/groups/acme/-/dependency_proxy/clear_cache": ("ada", {}),
+    # acme's one cached image, alpine:3.19, is the first manifest row.
+    "/groups/acme/-/dependency_proxy/images/delete": ("ada", {"manifest_id": "1"}),
+    "/groups/acme/-/dependency_proxy/images/pin": ("ada", {"manifest_id": "1", "pinned": "1"}),
     "/groups/acme/-/settings/packages_and_registries": (
         "ada",
         {"revalidation_interval": "60"},  # and `enabled` unchecked: switched off
@@ -266,6 +269,10 @@ MUTATIONS: dict[str, str] = {
     "updateDependencyProxyImageTtlGroupPolicy": "updateDependencyProxyImageTtlGroupPolicy("
     'input: {groupPath: "acme", enabled: true, ttl: 7}) { errors }',
     "clearDependencyProxyCache": 'clearDependencyProxyCache(input: {groupPath: "acme"}) { errors }',
+    "destroyDependencyProxyManifest": "destroyDependencyProxyManifest(input: "
+    '{id: "gid://dockyard/DependencyProxy::Manifest/1"}) { errors }',
+    "updateDependencyProxyManifest": "updateDependencyProxyManifest(input: "
+    '{id: "gid://dockyard/DependencyProxy::Manifest/1", pinned: true}) { errors }',
     "groupCreate": 'groupCreate(input: {path: "acme/new"}) { errors }',
     "groupMemberAdd": 'groupMemberAdd(input: {groupPath: "acme", username: "vic", '
     "accessLevel: DEVELOPER}) { errors }",

@@ -98,10 +98,15 @@ MUTATION_ATTACKS = {
     "name: $groupToken}) { errors }",
     "personalAccessTokenRotate": "personalAccessTokenRotate(input: {id: $victimToken}) "
     "{ errors token }",
+    "destroyDependencyProxyManifest": "destroyDependencyProxyManifest(input: {id: $manifest, "
+    "deletePlatformManifests: true}) { errors }",
+    "updateDependencyProxyManifest": "updateDependencyProxyManifest(input: {id: $manifest, "
+    "pinned: true}) { errors }",
 }
 MUTATION = (
     "mutation ($path: ID!, $me: String!, $victim: String!, $subgroup: ID!, "
-    "$groupToken: String!, $victimToken: PersonalAccessTokenID!) {\n"
+    "$groupToken: String!, $victimToken: PersonalAccessTokenID!, "
+    "$manifest: DependencyProxyManifestID!) {\n"
     + "\n".join(f"  {name}: {field}" for name, field in MUTATION_ATTACKS.items())
     + "\n}"
 )
@@ -113,6 +118,8 @@ FORM_ATTACKS: dict[str, dict[str, str | list[str]]] = {
     "group_members/deploy_tokens": {"name": "mine", "scopes": ["read_registry", "write_registry"]},
     "group_members/deploy_tokens/revoke": {"name": "ci"},
     "dependency_proxy/clear_cache": {},
+    "dependency_proxy/images/delete": {"manifest_id": "{manifest}", "delete_platforms": "1"},
+    "dependency_proxy/images/pin": {"manifest_id": "{manifest}", "pinned": "1"},
     "settings/packages_and_registries": {"revalidation_interval": "0"},
     "settings/packages_and_registries/ttl": {"enabled": "on", "ttl": "1"},
     "settings/packages_and_registries/credentials": {"identity": "attacker", "secret": "s3cret"},
@@ -162,16 +169,17 @@ class Writes:
         self.dockyard = dockyard
         self.world = world
         self.browsers = TenantBrowsers(dockyard.app)
+        self.manifests: dict[str, int] = {}  # each group's cached alpine:3.19
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def cross_writes(
     tenancy_dockyard: InProcessDockyard, tenancy_world: Tenancy
 ) -> AsyncIterator[Writes]:
-    """A cached manifest in every group, so that clearing would show."""
-    for group in tenancy_world.groups.values():
-        await add_manifest(group, "alpine", "3.19")
+    """A cached manifest in every group, so that clearing, deleting or pinning would show."""
     writes = Writes(tenancy_dockyard, tenancy_world)
+    for path, group in tenancy_world.groups.items():
+        writes.manifests[path] = (await add_manifest(group, "alpine", "3.19")).id
     yield writes
     await writes.browsers.close()
 
@@ -195,6 +203,7 @@ async def _mutate(writes: Writes, credential: Credential, group: str) -> httpx.R
         "subgroup": f"{group}/planted",
         "groupToken": GROUP_TOKENS[group],
         "victimToken": f"gid://dockyard/PersonalAccessToken/{writes.world.api_token_ids[victim]}",
+        "manifest": f"gid://dockyard/DependencyProxy::Manifest/{writes.manifests[group]}",
     }
     body = {"query": MUTATION, "variables": variables}
     if credential.kind == "password":
@@ -242,7 +251,10 @@ async def test_group_forms_one_may_not_use_change_nothing(
     for page, template in FORM_ATTACKS.items():
         data = {
             name: value.format(
-                me=credential.username, victim=VICTIMS[group], group_token=GROUP_TOKENS[group]
+                me=credential.username,
+                victim=VICTIMS[group],
+                group_token=GROUP_TOKENS[group],
+                manifest=cross_writes.manifests[group],
             )
             if isinstance(value, str)
             else value

@@ -39,6 +39,7 @@ MANIFEST_LISTING_FIELDS = (
     "content_type",
     "size",
     "status",
+    "pinned",
     "read_at",
     "checked_at",
     "created_at",

@@ -40,6 +40,12 @@ VARIABLES: dict[str, dict[str, Any]] = {
     "updateDependencyProxySettings": {"input": {"groupPath": "acme", "enabled": True}},
     "updateDependencyProxyImageTtlGroupPolicy": {"input": {"groupPath": "acme", "ttl": 30}},
     "clearDependencyProxyCache": {"groupPath": "acme"},
+    # The test's one cached manifest (alpine:latest) is the first row.
+    "destroyDependencyProxyManifest": {"id": "gid://dockyard/DependencyProxy::Manifest/1"},
+    "updateDependencyProxyManifest": {
+        "id": "gid://dockyard/DependencyProxy::Manifest/1",
+        "pinned": True,
+    },
     "groupCreate": {"path": "acme/new"},
     "groupMemberAdd": {"groupPath": "acme", "username": "sam", "accessLevel": "REPORTER"},
     "groupMemberUpdate": {"groupPath": "acme", "username": "gina", "accessLevel": "REPORTER"},

@@ -1,0 +1,16 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+from tortoise import fields
+
+class Migration(migrations.Migration):
+    dependencies = [('models', '0004_identity_and_access')]
+
+    initial = False
+
+    operations = [
+        ops.AddField(
+            model_name='Manifest',
+            name='pinned',
+            field=fields.BooleanField(default=False),
+        ),
+    ]
