@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from app import db, health
+from app import db, health, metrics
 from app.accounts import housekeeping, user_sessions
 from app.accounts.sessions import principal_from_session
 from app.config import Settings, load_settings, prepare_data_dir
@@ -127,8 +127,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=_routes(settings),
         lifespan=lifespan,
         middleware=[
-            Middleware(ExternalUrlCheck, mismatches=host_mismatches),
+            # Outermost: the request id is set before anything else logs.
             Middleware(AccessLogMiddleware),
+            Middleware(ExternalUrlCheck, mismatches=host_mismatches),
             Middleware(
                 SessionMiddleware,
                 secret_key=settings.secret_key,
@@ -148,5 +149,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={404: _not_found, 405: _not_found, 500: _server_error},
     )
     app.state.settings = settings
+    metrics.instance_info.info({"name": settings.instance_name})
     app.state.host_mismatches = host_mismatches  # shown on the admin page
     return app

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import logging.config
 import os
+import re
 import secrets
+import socket
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
@@ -33,6 +34,8 @@ PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_UMASK = 0o077
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
+_INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 log = logging.getLogger("dockyard")
 
@@ -52,6 +55,8 @@ class Settings:
     upstream_url: str = "https://registry-1.docker.io"
     registry_token_expire_minutes: int = 15
     log_level: str = "info"
+    log_format: str = "text"  # or "json": one JSON object per line
+    instance_name: str = ""  # default: the machine's hostname (logs, /metrics)
     workers: int = 1
     auto_migrate: bool = True
     trusted_proxies: tuple[str, ...] = ()
@@ -161,6 +166,20 @@ def _parse_log_level(value: str) -> str:
     return lowered
 
 
+def _parse_log_format(value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+    return lowered
+
+
+def _parse_instance_name(value: str) -> str:
+    # It goes into every log line and a metrics label: no spaces, quotes or controls.
+    if not _INSTANCE_NAME.fullmatch(value.strip()):
+        raise ValueError("must be 1-63 letters, digits, '.', '_' or '-'")
+    return value.strip()
+
+
 def _parse_proxies(value: str) -> tuple[str, ...]:
     items = tuple(item.strip() for item in value.split(",") if item.strip())
     for item in items:
@@ -190,6 +209,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "upstream_url": _parse_url,
     "registry_token_expire_minutes": _parse_positive_int,
     "log_level": _parse_log_level,
+    "log_format": _parse_log_format,
+    "instance_name": _parse_instance_name,
     "workers": _parse_positive_int,
     "auto_migrate": _parse_bool,
     "trusted_proxies": _parse_proxies,
@@ -264,9 +285,20 @@ def _complete(settings: Settings) -> Settings:
     data_dir = settings.data_dir.resolve()
     external_url = settings.external_url or _default_external_url(settings.host, settings.port)
     database_url = settings.database_url or f"sqlite://{data_dir / 'dockyard.sqlite3'}"
+    instance_name = settings.instance_name or _default_instance_name()
     return _replace(
-        settings, data_dir=data_dir, external_url=external_url, database_url=database_url
+        settings,
+        data_dir=data_dir,
+        external_url=external_url,
+        database_url=database_url,
+        instance_name=instance_name,
     )
+
+
+def _default_instance_name() -> str:
+    """The hostname (a pod's name on Kubernetes), cut to what a setting may hold."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:63].lstrip("._-")
+    return name or "dockyard"
 
 
 def _default_external_url(host: str, port: int) -> str:
@@ -340,45 +372,3 @@ def _create_private_file(path: Path) -> None:
         pass
     except OSError as error:  # SQLite itself reports a database it cannot open
         log.warning("cannot create %s: %s", path, error.strerror)
-
-
-def logging_config(settings: Settings) -> dict[str, Any]:
-    """The logging configuration of `dockyard serve`, for `logging.config.dictConfig`.
-
-    uvicorn applies it again in every worker process it starts, so with
-    DOCKYARD_WORKERS > 1 the workers' own log lines (access log, warnings) are
-    not lost. uvicorn's loggers keep their format.
-    """
-    level = settings.log_level.upper()
-    # Tortoise logs every connection open/close and httpx every upstream request
-    # (URLs with query strings) at INFO: keep our log readable and to the point.
-    quiet = level if logging.getLevelName(level) > logging.WARNING else "WARNING"
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "dockyard": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-            "uvicorn": {
-                "()": "uvicorn.logging.DefaultFormatter",
-                "fmt": "%(levelprefix)s %(message)s",
-                "use_colors": None,
-            },
-        },
-        "handlers": {
-            name: {
-                "class": "logging.StreamHandler",
-                "formatter": name,
-                "stream": "ext://sys.stderr",
-            }
-            for name in ("dockyard", "uvicorn")
-        },
-        "root": {"handlers": ["dockyard"], "level": level},
-        "loggers": {
-            "uvicorn": {"handlers": ["uvicorn"], "level": level, "propagate": False},
-            **{name: {"level": quiet} for name in ("tortoise", "httpx", "httpcore")},
-        },
-    }
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.config.dictConfig(logging_config(settings))

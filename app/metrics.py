@@ -10,6 +10,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Info,
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -44,6 +45,12 @@ bytes_served = Counter(
     "Bytes sent to clients by source (cache, upstream)",
     ["source"],
     registry=registry,
+)
+
+# `dockyard_instance_info{name="..."} 1`: which instance a scrape came from, for
+# joining with other series when several run behind one load balancer.
+instance_info = Info(
+    "dockyard_instance", "This instance (DOCKYARD_INSTANCE_NAME)", registry=registry
 )
 
 
