@@ -19,6 +19,7 @@ from tests.e2e.test_pull_with_skopeo import assert_dir_holds, copy_to_dir
 from tests.support.dockyard_server import DOCKYARD, DockyardServer, s3_settings
 from tests.support.fixtures import S3_BUCKET, SeededReferenceRegistry
 from tests.support.images import SeededImages
+from tests.support.postgres import PostgresServer
 from tests.support.seaweedfs import ACCESS_KEY, REGION, SECRET_KEY, SeaweedS3, list_keys
 
 pytestmark = pytest.mark.e2e
@@ -80,12 +81,14 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
-def test_a_local_instance_moves_to_the_bucket_and_serves_without_the_upstream(
+def test_a_local_instance_moves_to_postgres_and_the_bucket_and_serves_without_the_upstream(
     reference_registry: SeededReferenceRegistry,
     seeded_images: SeededImages,
     seaweed: SeaweedS3,
+    postgres: PostgresServer,
     tmp_path: Path,
 ) -> None:
+    """The whole path of docs/deploy.md: SQLite + local blobs to PostgreSQL + S3."""
     image = seeded_images.nginx
     local = DockyardServer(tmp_path / "dockyard", reference_registry.url)
     with local:
@@ -94,6 +97,23 @@ def test_a_local_instance_moves_to_the_bucket_and_serves_without_the_upstream(
     blobs = local.data_dir / "blobs"
     before = tree_digest(blobs)
     assert len(before) == len(image.blobs)
+
+    url = postgres.create_database("moved")
+    copied = local.cli("db", "migrate-to", "--database-url", url)
+    assert copied["tables"]["users"] == 2  # root and alice
+    assert copied["tables"]["groups"] == 1
+    assert copied["tables"]["personal_access_tokens"] == 1
+    assert copied["tables"]["dependency_proxy_blobs"] == len(image.blobs)
+    assert "dependency_proxy_group_totals" not in copied["tables"]  # counted by the target
+    again = subprocess.run(
+        [DOCKYARD, "db", "migrate-to", "--database-url", url],
+        env=local.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 1
+    assert "already holds" in again.stderr and "Traceback" not in again.stderr
 
     env = {**local.env, **s3_settings(seaweed, "moved/")}
     status, report = migrate(env)
@@ -105,13 +125,19 @@ def test_a_local_instance_moves_to_the_bucket_and_serves_without_the_upstream(
     }
     assert tree_digest(blobs) == before  # the source is only read
 
-    # The same data folder (SQLite: users, tokens, manifests) now on the bucket.
+    # The same data folder (its secret key) on PostgreSQL and the bucket: alice's
+    # token, her group and the cached rows came along; the upstream sends no blob.
     reference_registry.reset_counts()
     moved = DockyardServer(
-        tmp_path / "dockyard", reference_registry.url, env=s3_settings(seaweed, "moved/")
+        tmp_path / "dockyard",
+        reference_registry.url,
+        env={**s3_settings(seaweed, "moved/"), "DOCKYARD_DATABASE_URL": url},
     )
     with moved:
         copy_to_dir(moved, f"alice:{account.token}", "acme", "nginx:1.25", tmp_path / "warm")
+        assert moved.cli("cache", "recount")["corrected"] == []
+        # New rows get new ids: the sequences were moved past the copied ones.
+        moved.provision("bob", "acme/new", scopes="read_registry")
     assert_dir_holds(tmp_path / "warm", image)
     assert reference_registry.blob_requests(method=None) == 0
 
