@@ -132,9 +132,7 @@ async def copy_database(source: Settings, target_url: str) -> CopyReport:
             # Raw SQL: a query set would be built in the source's SQL dialect.
             count, _ = await target.execute_query(f'SELECT 1 FROM "{table}" LIMIT 1')
             if count:
-                raise TargetNotEmpty(
-                    f"the target database already holds {table} rows"
-                )
+                raise TargetNotEmpty(f"the target database already holds {table} rows")
         report = CopyReport()
         async with in_transaction(TARGET) as transaction:
             with _keeping_timestamps(models):
