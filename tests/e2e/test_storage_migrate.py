@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_pull_with_skopeo import assert_dir_holds, copy_to_dir
-from tests.support.dockyard_server import DOCKYARD, DockyardServer, s3_settings
+from tests.support.dockyard_server import DOCKYARD, DockyardServer, free_port, s3_settings
 from tests.support.fixtures import S3_BUCKET, SeededReferenceRegistry
 from tests.support.images import SeededImages
 from tests.support.postgres import PostgresServer
@@ -233,4 +233,21 @@ def test_migrate_without_a_bucket_says_what_to_set(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert result.stderr.startswith("error: DOCKYARD_S3_BUCKET is not set")
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate_says_when_the_bucket_cannot_be_reached(seaweed: SeaweedS3, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    put_local_blob(data_dir, b"layer")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")},
+        "DOCKYARD_DATA_DIR": str(data_dir),
+        **s3_settings(seaweed, "nowhere/"),
+        "DOCKYARD_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens
+    }
+    result = subprocess.run(
+        [DOCKYARD, "storage", "migrate"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cannot reach bucket '{S3_BUCKET}'")
     assert "Traceback" not in result.stderr
