@@ -21,14 +21,21 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from app import metrics
 from app.config import Settings
+
+# The ASGI types as Starlette spells them, written out: the domain imports this
+# module (`outgoing_headers`) and must not pull in an HTTP framework with it.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 access_log = logging.getLogger("dockyard.access")
 
