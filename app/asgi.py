@@ -95,10 +95,11 @@ async def _body_too_large(request: Request, message: str) -> Response:
 
 def _routes(settings: Settings) -> list[BaseRoute]:
     from app.gql.routes import routes as graphql_routes
+    from registry.internal import routes as internal_routes
     from registry.routes import routes as registry_routes
     from web.routes import routes as web_routes
 
-    return [*health.routes, *registry_routes, *graphql_routes, *web_routes]
+    return [*health.routes, *internal_routes, *registry_routes, *graphql_routes, *web_routes]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
