@@ -1,0 +1,69 @@
+"""The internal endpoint (`registry/internal.py`) gives a registry client no bytes: not
+without an instance token, not with a registry token, not a committed blob even with
+a valid instance token (it serves only a download in progress, to other instances)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+
+import httpx
+from starlette.applications import Starlette
+
+from app.dependency_proxy.downloads import internal
+from app.dependency_proxy.storage import write_blob
+from tests.conftest import TEST_SECRET
+from tests.functional.registry.test_registry_surface import alice, token_for  # noqa: F401
+
+CONTENT = b"layer bytes that must never leak " * 100
+DIGEST = "sha256:" + hashlib.sha256(CONTENT).hexdigest()
+URL = f"{internal.PATH}{DIGEST}"
+
+
+async def cache_blob(app: Starlette) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield CONTENT
+
+    await write_blob(app.state.cache.store, DIGEST, chunks())
+
+
+async def test_without_an_instance_token_the_endpoint_answers_401_and_no_bytes(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    alice: str,  # noqa: F811
+) -> None:
+    await cache_blob(app)
+    registry_token = await token_for(client, alice)
+    forged = internal.sign("another-secret-key-of-enough-length-000", DIGEST)
+    for headers in (
+        {},
+        {"Authorization": f"Bearer {registry_token}"},
+        {"Authorization": f"{internal.SCHEME} {forged}"},
+        {"Authorization": f"{internal.SCHEME} {internal.sign(TEST_SECRET, 'sha256:' + '0' * 64)}"},
+    ):
+        answer = await client.get(URL, headers=headers)
+        assert answer.status_code == 401, headers
+        assert answer.json()["errors"][0]["code"] == "UNAUTHORIZED"
+        assert CONTENT[:32] not in answer.content
+
+
+async def test_a_valid_instance_token_opens_no_committed_blob(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    await cache_blob(app)
+    headers = {
+        "Authorization": f"{internal.SCHEME} {internal.sign(TEST_SECRET, DIGEST)}",
+        "X-Request-Id": "req-123",
+    }
+    answer = await client.get(URL, headers=headers)
+    assert answer.status_code == 404
+    assert answer.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+    assert answer.headers["X-Request-Id"] == "req-123"  # followed across instances
+    assert CONTENT[:32] not in answer.content
+
+
+async def test_a_malformed_digest_is_an_oci_error(client: httpx.AsyncClient) -> None:
+    answer = await client.get(f"{internal.PATH}sha256:not-a-digest")
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["code"] == "DIGEST_INVALID"
+    assert (await client.get(f"{internal.PATH}sha256:../../etc/passwd")).status_code == 404
