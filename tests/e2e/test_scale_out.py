@@ -37,6 +37,7 @@ from app.dependency_proxy.downloads import internal
 from tests.e2e.conftest import require
 from tests.e2e.test_pull_with_s3 import blob_key, files_on_disk
 from tests.e2e.test_pull_with_skopeo import assert_dir_holds
+from tests.security.upstream_support import RIGHT, Puller, cache_counts, group_with
 from tests.support.dockyard_server import Account, DockyardServer, s3_settings
 from tests.support.fixtures import S3_BUCKET, SeededReferenceRegistry
 from tests.support.images import MiB, StreamedLayer, push_large_image
@@ -177,7 +178,7 @@ def test_ten_clients_on_three_instances_cause_one_upstream_download_of_a_cold_la
 async def _lease_address(database_url: str, digest: str) -> str | None:
     connection = await asyncpg.connect(database_url)
     try:
-        return await connection.fetchval(  # type: ignore[no-any-return]
+        return await connection.fetchval(
             "SELECT address FROM dependency_proxy_download_leases WHERE digest = $1", digest
         )
     finally:
@@ -187,8 +188,9 @@ async def _lease_address(database_url: str, digest: str) -> str | None:
 class Reader:
     """A client reading a blob in a thread; keeps what it got and how it ended."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, headers: dict[str, str] | None = None) -> None:
         self.url, self.token = url, token
+        self.headers = headers or {"Authorization": f"Bearer {token}"}
         self.received = bytearray()
         self.error: Exception | None = None
         self.status = 0
@@ -199,9 +201,8 @@ class Reader:
         return self
 
     def _read(self) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"}
         try:
-            with httpx.stream("GET", self.url, headers=headers, timeout=60) as response:
+            with httpx.stream("GET", self.url, headers=self.headers, timeout=60) as response:
                 self.status = response.status_code
                 for chunk in response.iter_raw():
                     self.received += chunk
@@ -295,3 +296,42 @@ def test_killing_the_downloading_instance_mid_blob_cuts_its_clients_and_the_othe
     # Back on its feet, the killed instance sweeps what it left on its disk.
     first.start(timeout=STARTUP_SECONDS)
     assert files_on_disk(first) == []
+
+
+def test_a_refused_group_on_another_instance_never_gets_bytes_of_a_download_in_flight(
+    cluster: Cluster,
+    registry_pusher: RegistryPusher,
+    reference_registry: SeededReferenceRegistry,
+) -> None:
+    """In-flight downloads are shared between instances; the right to read is not: a
+    group the upstream refuses, asking a follower instance, gets 403 and no bytes."""
+    first, second, third = cluster.instances
+    owner = first.provision(f"olga{secrets.token_hex(2)}", f"team-{secrets.token_hex(2)}")
+    authorised = group_with(first, owner, "amy", RIGHT)
+    refused_group = group_with(first, owner, "carl", None)  # anonymous: private/ is closed
+    repository = f"private/scale-{secrets.token_hex(3)}"
+    image = push_large_image(registry_pusher, repository, "1", size=16 * MiB, seed=31337)
+    layer = image.layers[0]
+    refused = [Puller(server, refused_group, repository) for server in (second, third)]
+    reference_registry.reset_counts()
+    cluster.proxy.bytes_per_second = 4 * MiB  # about four seconds in flight
+
+    puller = Puller(first, authorised, repository)
+    download = Reader(f"{puller.base}/blobs/{layer.digest}", "", puller.headers).start()
+    try:
+        download.wait_for(1 * MiB)
+        for client in refused:  # while instance 1 downloads: followers of it
+            for method in ("GET", "HEAD"):
+                answer = client.blob(layer.digest, method)
+                assert answer.status_code == 403, (client.server.url, method)
+                assert len(answer.content) < 1024
+        download.join()
+    finally:
+        cluster.proxy.bytes_per_second = FAST
+
+    assert download.error is None and download.status == 200
+    assert "sha256:" + hashlib.sha256(download.received).hexdigest() == layer.digest
+    for client in refused:  # and afterwards, with the bytes in the bucket
+        assert client.blob(layer.digest).status_code == 403
+    assert cache_counts(first, refused_group).blobs == 0
+    assert layer_downloads(reference_registry, layer.digest) == 1

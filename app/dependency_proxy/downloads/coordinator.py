@@ -137,9 +137,10 @@ class BlobDownloads:
         (one group with the same credentials: the same answer). A caller of
         another party tries again with its own `start` instead: one group's
         refused request must not fail another group's pull. `on_commit` is
-        awaited only by the download that commits (the caller that started it,
-        even if its client has gone); callers that joined someone else's
-        download, or found the blob stored, record their own row.
+        awaited only by a download this process fetched from the upstream (for
+        the caller that started it, even if its client has gone); callers that
+        joined someone else's download (a relay of another instance's included),
+        or found the blob stored, record their own row.
         """
         hex_digest = digest_hex(digest)
         for _ in range(FOLLOW_ATTEMPTS):
@@ -266,7 +267,12 @@ class BlobDownloads:
             if size is None:
                 return  # committed by another worker or instance: callers look again
             download.succeed()
-            if on_commit is not None:
+            # Only a download this process fetched records its starter's row: `start`
+            # (the starter's own upstream GET) confirmed that group's right to the
+            # blob. A relay's starter never sent it; its clients record their rows
+            # when the whole blob went through them, after their own checks.
+            fetched_here = self._cluster is None or self._cluster.held(download.hex_digest)
+            if on_commit is not None and fetched_here:
                 await on_commit(size)
         except Exception as exc:
             logger.warning("blob download %s failed: %r", digest, exc)
