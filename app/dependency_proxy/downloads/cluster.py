@@ -72,6 +72,7 @@ class ClusterDownloads:
         *,
         chunk_size: int = CHUNK_SIZE,
         read_timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.leases = leases
         self._store = store
@@ -81,7 +82,9 @@ class ClusterDownloads:
         # Followers wait at most this long for a holder to answer or its lease to lapse.
         self.patience = 3 * leases.lease_seconds + 10
         self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(read_timeout, connect=2.0), follow_redirects=False
+            timeout=httpx.Timeout(read_timeout, connect=2.0),
+            follow_redirects=False,
+            transport=transport,  # tests inject faults here
         )
 
     async def aclose(self) -> None:
