@@ -97,6 +97,9 @@ async def test_one_holder_per_digest_until_its_lease_lapses() -> None:
     await taker.release(digest)
     assert await taker.leased([digest]) == set()
     assert await winner.acquire(digest) == Acquired(took_over=False)
+    # A row of its own it failed to release never makes a process follow itself.
+    assert await winner.acquire(digest) == Acquired(took_over=True)
+    assert isinstance(await taker.acquire(digest), Holder)
 
 
 @dataclass

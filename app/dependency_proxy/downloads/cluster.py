@@ -103,6 +103,7 @@ class ClusterDownloads:
         if the blob turned out committed. The lease, if taken, is held until `release`."""
         digest = f"sha256:{download.hex_digest}"
         deadline = time.monotonic() + self.patience
+        told = ""
         while True:
             outcome = await self.leases.acquire(digest)
             if isinstance(outcome, Acquired):
@@ -114,9 +115,12 @@ class ClusterDownloads:
                 try:
                     return await self._relay(download, outcome)
                 except RemoteUnavailable as why:
-                    log.info(
-                        "blob %s: the holder %s cannot serve yet (%s)", digest, outcome.holder, why
+                    # Once per holder at info (a dead one is asked every RETRY_SECONDS).
+                    level = logging.DEBUG if outcome.holder == told else logging.INFO
+                    log.log(
+                        level, "blob %s: holder %s cannot serve (%s)", digest, outcome.holder, why
                     )
+                    told = outcome.holder
                 if time.monotonic() > deadline:
                     raise DownloadFailed("the instance downloading the blob does not answer")
                 await asyncio.sleep(RETRY_SECONDS)

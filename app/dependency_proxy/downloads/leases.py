@@ -69,7 +69,9 @@ class PostgresLeases:
             " ON CONFLICT (digest) DO UPDATE SET holder = excluded.holder,"
             " address = excluded.address, acquired_at = excluded.acquired_at,"
             " expires_at = excluded.expires_at"
-            " WHERE lease.expires_at < now()"
+            # Our own row too: one this process failed to release (a database
+            # hiccup); it must never make us follow ourselves.
+            " WHERE lease.expires_at < now() OR lease.holder = excluded.holder"
             # xmax is set on a row that replaced another: a takeover, not a fresh insert.
             " RETURNING (xmax <> 0) AS took_over",
             digest,
