@@ -20,6 +20,7 @@ from app import db
 from app.accounts import services as accounts
 from app.accounts.principal import Principal
 from app.config import load_settings
+from app.dependency_proxy.cache_totals import totals_of
 from app.dependency_proxy.cleanup import run_cleanup_once
 from app.dependency_proxy.downloads.leases import Acquired, Holder, PostgresLeases
 from app.dependency_proxy.models import Blob, CacheStatus, Manifest
@@ -216,7 +217,7 @@ async def test_many_writers_keep_one_live_row_per_blob_and_per_tag() -> None:
             reference="3.19",
             digest=digest_of(f"manifest {n}"),
             content_type="application/vnd.oci.image.manifest.v1+json",
-            content=b"{}",
+            content=b"{}" + b" " * n,
             image_size=None,
         )
         for n in range(20)
@@ -224,4 +225,9 @@ async def test_many_writers_keep_one_live_row_per_blob_and_per_tag() -> None:
     await asyncio.gather(*(store_manifest(group.id, value) for value in values))
 
     assert await Blob.filter(group_id=group.id, digest=digest).count() == 1
-    assert await Manifest.filter(group_id=group.id).count() == 1
+    rows = await Manifest.filter(group_id=group.id)
+    assert len(rows) == 1
+    # The totals the triggers keep follow the upserts (insert once, then size changes).
+    totals = await totals_of(group.id)
+    assert (totals.manifest_count, totals.manifest_bytes) == (1, rows[0].size)
+    assert (totals.blob_count, totals.blob_bytes) == (1, 10)

@@ -4,6 +4,7 @@ import pytest
 from tortoise.exceptions import IntegrityError
 
 from app import clock
+from app.dependency_proxy.cache_totals import totals_of
 from app.dependency_proxy.models import Blob, CacheStatus, Manifest
 from app.dependency_proxy.rows import ManifestValues, record_blob, store_manifest
 from app.groups import services as groups
@@ -57,3 +58,5 @@ async def test_concurrent_stores_of_one_tag_keep_one_live_row_with_the_last_fetc
     assert [row.id for row in rows] == [first.id] == [last.id]
     assert rows[0].digest == digest_of("two") and bytes(rows[0].content) == b'{"n": 22}'
     assert rows[0].size == len(b'{"n": 22}')
+    totals = await totals_of(group.id)  # kept by the triggers through the upserts
+    assert (totals.manifest_count, totals.manifest_bytes) == (1, len(b'{"n": 22}'))
