@@ -62,6 +62,8 @@ class Relayed(Protocol):
 
     def advance(self, written: int) -> None: ...
 
+    def supersede(self) -> None: ...
+
 
 class ClusterDownloads:
     def __init__(
@@ -115,12 +117,23 @@ class ClusterDownloads:
                 try:
                     return await self._relay(download, outcome)
                 except RemoteUnavailable as why:
-                    # Once per holder at info (a dead one is asked every RETRY_SECONDS).
-                    level = logging.DEBUG if outcome.holder == told else logging.INFO
+                    # Once per holder (a dead one is asked every RETRY_SECONDS).
+                    level = logging.DEBUG if outcome.holder == told else logging.WARNING
                     log.log(
-                        level, "blob %s: holder %s cannot serve (%s)", digest, outcome.holder, why
+                        level,
+                        "blob %s: the instance downloading it (%s, %s) cannot serve it: %s",
+                        digest,
+                        outcome.holder,
+                        outcome.address,
+                        why,
                     )
                     told = outcome.holder
+                # A holder we cannot reach (a wrong DOCKYARD_INTERNAL_URL) may still
+                # finish: then the store has the blob and our callers read it there.
+                if await self._store.stat(digest) is not None:
+                    download.spool.discard()
+                    download.supersede()
+                    return None
                 if time.monotonic() > deadline:
                     raise DownloadFailed("the instance downloading the blob does not answer")
                 await asyncio.sleep(RETRY_SECONDS)

@@ -6,7 +6,7 @@ an injected HTTP transport; the leases a stand-in (the real ones: tests/e2e)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import cast
 
@@ -77,7 +77,9 @@ def growing(data: bytes) -> httpx.Response:
     return httpx.Response(200, headers={internal.SIZE_HEADER: str(len(DATA))}, content=body())
 
 
-def downloads(tmp_path: Path, leases: Leases, holder: HolderEndpoint) -> BlobDownloads:
+def downloads(
+    tmp_path: Path, leases: Leases, holder: Callable[[httpx.Request], httpx.Response]
+) -> BlobDownloads:
     store = LocalBlobStore(tmp_path)
     cluster = ClusterDownloads(
         cast(PostgresLeases, leases),
@@ -148,3 +150,40 @@ async def test_a_holder_without_the_download_makes_the_follower_look_again_and_l
     assert leases.released == [DIGEST]  # after the row was recorded
     stored = LocalBlobStore(tmp_path).path_for(DIGEST).read_bytes()
     assert "sha256:" + hashlib.sha256(stored).hexdigest() == DIGEST
+
+
+async def test_an_unreachable_holder_that_commits_meanwhile_leaves_the_blob_to_the_store(
+    tmp_path: Path,
+) -> None:
+    store = LocalBlobStore(tmp_path)
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        # The holder finishes and commits while we cannot reach it (a wrong internal URL).
+        path = store.path_for(DIGEST)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(DATA)
+        raise httpx.ConnectError("connection refused", request=request)
+
+    upstream = FakeUpstream()
+    blobs = downloads(tmp_path, Leases(HOLDER), unreachable)
+    try:
+        reader = await blobs.open(DIGEST, upstream.start)
+        assert await read_all(reader) == DATA
+    finally:
+        await blobs.aclose()
+    assert upstream.calls == 0
+
+
+async def test_a_holder_that_never_answers_fails_the_request_before_any_byte(
+    tmp_path: Path,
+) -> None:
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    blobs = downloads(tmp_path, Leases(HOLDER), refused)
+    blobs._cluster.patience = 0.3  # type: ignore[union-attr]
+    try:
+        with pytest.raises(DownloadFailed):
+            await blobs.open(DIGEST, FakeUpstream().start)
+    finally:
+        await blobs.aclose()
