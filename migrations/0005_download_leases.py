@@ -35,7 +35,7 @@ async def drop_live_indexes(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_cache_scale')]
+    dependencies = [('models', '0004_identity_and_access')]
 
     initial = False
 

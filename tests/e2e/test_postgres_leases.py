@@ -17,7 +17,7 @@ import pytest
 from tortoise.backends.base import executor as base_executor
 
 from app import db
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.principal import Principal
 from app.config import load_settings
 from app.dependency_proxy.cache_totals import totals_of
@@ -28,7 +28,7 @@ from app.dependency_proxy.rows import ManifestValues, record_blob, store_manifes
 from app.dependency_proxy.services.clear_cache import clear_cache
 from app.dependency_proxy.storage import write_blob
 from app.dependency_proxy.storage.local import LocalBlobStore
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel
 from tests.support.cache_rows import digest_of
 from tests.support.postgres import PostgresServer, postgres_bin

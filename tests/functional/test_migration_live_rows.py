@@ -12,7 +12,7 @@ from tortoise.migrations.api.migrate import migrate
 from app import clock, db
 from app.config import load_settings
 from app.dependency_proxy.models import Blob, CacheStatus, Manifest
-from app.groups import services as groups
+from app.groups import records as groups
 from tests.support.cache_rows import digest_of
 
 
@@ -20,7 +20,7 @@ async def test_migration_folds_duplicate_live_rows_then_refuses_new_ones(tmp_pat
     path = tmp_path / "old.sqlite3"
     settings = load_settings({}, data_dir=tmp_path, database_url=f"sqlite://{path}")
     config = db.tortoise_config(settings.database_url)
-    await migrate(config=config, app_labels=["models"], target="models.0003_cache_scale")
+    await migrate(config=config, app_labels=["models"], target="models.0004_identity_and_access")
     await db.init_db(settings)
     try:
         group = await groups.create_group("acme")

@@ -7,7 +7,7 @@ from app import clock
 from app.dependency_proxy.cache_totals import totals_of
 from app.dependency_proxy.models import Blob, CacheStatus, Manifest
 from app.dependency_proxy.rows import ManifestValues, record_blob, store_manifest
-from app.groups import services as groups
+from app.groups import records as groups
 from tests.support.cache_rows import digest_of
 
 pytestmark = pytest.mark.usefixtures("database")
