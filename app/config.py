@@ -81,6 +81,10 @@ class Settings:
     s3_region: str = ""  # default: the AWS chain's (AWS_DEFAULT_REGION, profile)
     s3_prefix: str = ""  # keys are <prefix>blobs/sha256/ab/<hex>
     s3_redirect: bool = False  # cached blobs: 307 to a pre-signed URL
+    # Scale-out (PostgreSQL + S3): where other instances reach this one's internal
+    # endpoint, and how long a download lease outlives its holder's last renewal.
+    internal_url: str = ""  # default: http://<host or this machine's name>:<port>
+    download_lease_seconds: float = 10.0
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -94,6 +98,11 @@ class Settings:
             return None
         path = self.database_url.removeprefix("sqlite://").split("?", 1)[0]
         return None if path in ("", ":memory:") else Path(path)
+
+    @property
+    def scales_out(self) -> bool:
+        """PostgreSQL and S3: several instances may share the work (download leases)."""
+        return bool(self.s3_bucket) and not self.is_sqlite
 
     @property
     def registry_host(self) -> str:
@@ -231,6 +240,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "s3_region": str,
     "s3_prefix": _parse_prefix,
     "s3_redirect": _parse_bool,
+    "internal_url": _parse_url,
+    "download_lease_seconds": _parse_positive_float,
 }
 
 
@@ -286,12 +297,14 @@ def _complete(settings: Settings) -> Settings:
     external_url = settings.external_url or _default_external_url(settings.host, settings.port)
     database_url = settings.database_url or f"sqlite://{data_dir / 'dockyard.sqlite3'}"
     instance_name = settings.instance_name or _default_instance_name()
+    internal_url = settings.internal_url or _default_internal_url(settings.host, settings.port)
     return _replace(
         settings,
         data_dir=data_dir,
         external_url=external_url,
         database_url=database_url,
         instance_name=instance_name,
+        internal_url=internal_url,
     )
 
 
@@ -303,6 +316,15 @@ def _default_instance_name() -> str:
 
 def _default_external_url(host: str, port: int) -> str:
     shown = "localhost" if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def _default_internal_url(host: str, port: int) -> str:
+    """Where other instances reach this one: the listen address, or this machine's
+    name when listening on every interface."""
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
     if ":" in shown:
         shown = f"[{shown}]"
     return f"http://{shown}:{port}"

@@ -4,7 +4,8 @@ Clearing a cache marks a group's rows; the deletion pass takes marked rows in
 batches and deletes them. Then every group with an enabled TTL policy loses
 the entries nobody has read for `ttl` days, batch by batch in the same way.
 A blob's file is removed only when no row in any group still references the
-digest and no download of it is in flight.
+digest and no download of it is in flight (on any instance: with several,
+the download leases in PostgreSQL say which digests are).
 
 Every batch is a few set-based statements on indexes (`status, updated_at,
 id` for the oldest marks, `group_id, read_at` for expiry, `digest` for
@@ -186,10 +187,14 @@ async def _delete_blob_batch(
     """Files first, then rows: a file that cannot be deleted keeps its rows, marked ERROR."""
     result = _BlobBatch()
     digests = sorted({str(row["digest"]) for row in rows})
-    referenced = await _still_referenced(digests)
-    unreferenced = [digest for digest in digests if digest not in referenced]
-    downloading = await downloads.in_flight_of(unreferenced)
-    removals = await store.remove_unused([d for d in unreferenced if d not in downloading])
+    # Downloads first, rows second: a download (on any instance) records its row
+    # before it lets go of the digest, so a digest no longer in flight here has
+    # its row by the time we look for references. The other order could miss
+    # both: no row yet when looked for, no download any more when asked.
+    downloading = await downloads.in_flight_of(digests)
+    candidates = [digest for digest in digests if digest not in downloading]
+    referenced = await _still_referenced(candidates)
+    removals = await store.remove_unused([d for d in candidates if d not in referenced])
     result.files = sum(1 for outcome in removals.values() if outcome == Removal.REMOVED)
     broken = {digest for digest, outcome in removals.items() if outcome == Removal.FAILED}
     for digest in sorted(broken):
@@ -234,7 +239,7 @@ async def expire_entries(
     manifests, blobs = 0, _BlobBatch()
     policies = await ImageTtlGroupPolicy.filter(enabled=True).values_list("group_id", "ttl")
     for group_id, ttl in policies:
-        cutoff = now - timedelta(days=ttl)
+        cutoff = now - timedelta(days=min(ttl, 36500))  # GitLab's TTLs go up to 2**31-1
         manifests += await _delete_manifests(_expired(MANIFESTS, lock_rows, 1), group_id, cutoff)
         done = await _delete_blobs(
             store, downloads, _expired(BLOBS, lock_rows, 2), group_id, cutoff

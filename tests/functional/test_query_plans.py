@@ -13,13 +13,13 @@ import pytest
 from starlette.applications import Starlette
 
 from app import clock
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.principal import Principal
 from app.dependency_proxy import cleanup, clearing
 from app.dependency_proxy.cleanup import run_cleanup_once
 from app.dependency_proxy.models import Blob, CacheStatus, ImageTtlGroupPolicy, Manifest
 from app.dependency_proxy.services.clear_cache import clear_cache
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel, Group
 from tests.functional.graphql.conftest import operation
 from tests.functional.web.conftest import PASSWORD, Browser
@@ -37,7 +37,10 @@ PAGE = "/groups/acme/-/dependency_proxy"
 
 
 async def add_rows(group: Group, manifests: int, blobs: int) -> None:
+    """More rows for the group: new tags and new blobs (one live row per tag and digest)."""
     now = clock.now()
+    first_manifest = await Manifest.filter(group_id=group.id).count()
+    first_blob = await Blob.filter(group_id=group.id).count()
     await Manifest.bulk_create(
         [
             Manifest(
@@ -53,13 +56,13 @@ async def add_rows(group: Group, manifests: int, blobs: int) -> None:
                 read_at=now,
                 checked_at=now,
             )
-            for index in range(manifests)
+            for index in range(first_manifest, first_manifest + manifests)
         ]
     )
     await Blob.bulk_create(
         [
             Blob(group_id=group.id, digest=digest_of(f"blob {index}"), size=1000, read_at=now)
-            for index in range(blobs)
+            for index in range(first_blob, first_blob + blobs)
         ]
     )
 
