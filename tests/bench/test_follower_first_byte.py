@@ -12,6 +12,7 @@ byte had it had to wait for the whole blob (the leader's total).
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import threading
 import time
@@ -20,12 +21,15 @@ import httpx
 import pytest
 
 from tests.bench.report import REPORT, Row
-from tests.e2e.test_scale_out import FAST, SIZE, Cluster, cluster, layer_downloads  # noqa: F401
+from tests.e2e.test_scale_out import FAST, Cluster, cluster, layer_downloads  # noqa: F401
 from tests.support.fixtures import SeededReferenceRegistry
-from tests.support.images import push_large_image
+from tests.support.images import MiB, push_large_image
 from tests.support.reference_registry import RegistryPusher
 
 pytestmark = pytest.mark.e2e
+
+# The size, whatever the e2e test's default (64 MiB there, to keep `make test` short).
+SIZE = int(os.environ.get("DOCKYARD_E2E_SCALE_MIB", "256")) * MiB
 
 
 class Timed:
