@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from app import db, health
+from app import db, health, metrics
 from app.accounts import housekeeping, user_sessions
 from app.config import Settings, load_settings, prepare_data_dir
 from app.dependency_proxy.cleanup import run_cleanup_forever
@@ -94,10 +94,11 @@ async def _body_too_large(request: Request, message: str) -> Response:
 
 def _routes(settings: Settings) -> list[BaseRoute]:
     from app.api.routes import routes as api_routes
+    from registry.internal import routes as internal_routes
     from registry.routes import routes as registry_routes
     from web.routes import routes as web_routes
 
-    return [*health.routes, *registry_routes, *api_routes, *web_routes]
+    return [*health.routes, *internal_routes, *registry_routes, *api_routes, *web_routes]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -126,8 +127,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=_routes(settings),
         lifespan=lifespan,
         middleware=[
-            Middleware(ExternalUrlCheck, mismatches=host_mismatches),
+            # Outermost: the request id is set before anything else logs.
             Middleware(AccessLogMiddleware),
+            Middleware(ExternalUrlCheck, mismatches=host_mismatches),
             Middleware(
                 SessionMiddleware,
                 secret_key=settings.secret_key,
@@ -150,5 +152,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={404: _not_found, 405: _not_found, 500: _server_error},
     )
     app.state.settings = settings
+    metrics.instance_info.info({"name": settings.instance_name})
     app.state.host_mismatches = host_mismatches  # shown on the admin page
     return app

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import logging.config
 import os
+import re
 import secrets
+import socket
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
@@ -33,6 +34,8 @@ PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_UMASK = 0o077
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
+_INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 log = logging.getLogger("dockyard")
 
@@ -52,6 +55,8 @@ class Settings:
     upstream_url: str = "https://registry-1.docker.io"
     registry_token_expire_minutes: int = 15
     log_level: str = "info"
+    log_format: str = "text"  # or "json": one JSON object per line
+    instance_name: str = ""  # default: the machine's hostname (logs, /metrics)
     workers: int = 0  # default: one per CPU this process may run on
     auto_migrate: bool = True
     trusted_proxies: tuple[str, ...] = ()
@@ -76,6 +81,10 @@ class Settings:
     s3_region: str = ""  # default: the AWS chain's (AWS_DEFAULT_REGION, profile)
     s3_prefix: str = ""  # keys are <prefix>blobs/sha256/ab/<hex>
     s3_redirect: bool = False  # cached blobs: 307 to a pre-signed URL
+    # Scale-out (PostgreSQL + S3): where other instances reach this one's internal
+    # endpoint, and how long a download lease outlives its holder's last renewal.
+    internal_url: str = ""  # default: http://<host or this machine's name>:<port>
+    download_lease_seconds: float = 10.0
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -89,6 +98,11 @@ class Settings:
             return None
         path = self.database_url.removeprefix("sqlite://").split("?", 1)[0]
         return None if path in ("", ":memory:") else Path(path)
+
+    @property
+    def scales_out(self) -> bool:
+        """PostgreSQL and S3: several instances may share the work (download leases)."""
+        return bool(self.s3_bucket) and not self.is_sqlite
 
     @property
     def registry_host(self) -> str:
@@ -161,6 +175,20 @@ def _parse_log_level(value: str) -> str:
     return lowered
 
 
+def _parse_log_format(value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+    return lowered
+
+
+def _parse_instance_name(value: str) -> str:
+    # It goes into every log line and a metrics label: no spaces, quotes or controls.
+    if not _INSTANCE_NAME.fullmatch(value.strip()):
+        raise ValueError("must be 1-63 letters, digits, '.', '_' or '-'")
+    return value.strip()
+
+
 def _parse_proxies(value: str) -> tuple[str, ...]:
     items = tuple(item.strip() for item in value.split(",") if item.strip())
     for item in items:
@@ -190,6 +218,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "upstream_url": _parse_url,
     "registry_token_expire_minutes": _parse_positive_int,
     "log_level": _parse_log_level,
+    "log_format": _parse_log_format,
+    "instance_name": _parse_instance_name,
     "workers": _parse_positive_int,
     "auto_migrate": _parse_bool,
     "trusted_proxies": _parse_proxies,
@@ -210,6 +240,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "s3_region": str,
     "s3_prefix": _parse_prefix,
     "s3_redirect": _parse_bool,
+    "internal_url": _parse_url,
+    "download_lease_seconds": _parse_positive_float,
 }
 
 
@@ -264,12 +296,16 @@ def _complete(settings: Settings) -> Settings:
     data_dir = settings.data_dir.resolve()
     external_url = settings.external_url or _default_external_url(settings.host, settings.port)
     database_url = settings.database_url or f"sqlite://{data_dir / 'dockyard.sqlite3'}"
+    instance_name = settings.instance_name or _default_instance_name()
+    internal_url = settings.internal_url or _default_internal_url(settings.host, settings.port)
     return _replace(
         settings,
         data_dir=data_dir,
         external_url=external_url,
         database_url=database_url,
         workers=settings.workers or available_cpus(),
+        instance_name=instance_name,
+        internal_url=internal_url,
     )
 
 
@@ -281,8 +317,23 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _default_instance_name() -> str:
+    """The hostname (a pod's name on Kubernetes), cut to what a setting may hold."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:63].lstrip("._-")
+    return name or "dockyard"
+
+
 def _default_external_url(host: str, port: int) -> str:
     shown = "localhost" if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def _default_internal_url(host: str, port: int) -> str:
+    """Where other instances reach this one: the listen address, or this machine's
+    name when listening on every interface."""
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
     if ":" in shown:
         shown = f"[{shown}]"
     return f"http://{shown}:{port}"
@@ -352,45 +403,3 @@ def _create_private_file(path: Path) -> None:
         pass
     except OSError as error:  # SQLite itself reports a database it cannot open
         log.warning("cannot create %s: %s", path, error.strerror)
-
-
-def logging_config(settings: Settings) -> dict[str, Any]:
-    """The logging configuration of `dockyard serve`, for `logging.config.dictConfig`.
-
-    uvicorn applies it again in every worker process it starts, so with
-    DOCKYARD_WORKERS > 1 the workers' own log lines (access log, warnings) are
-    not lost. uvicorn's loggers keep their format.
-    """
-    level = settings.log_level.upper()
-    # Tortoise logs every connection open/close and httpx every upstream request
-    # (URLs with query strings) at INFO: keep our log readable and to the point.
-    quiet = level if logging.getLevelName(level) > logging.WARNING else "WARNING"
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "dockyard": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-            "uvicorn": {
-                "()": "uvicorn.logging.DefaultFormatter",
-                "fmt": "%(levelprefix)s %(message)s",
-                "use_colors": None,
-            },
-        },
-        "handlers": {
-            name: {
-                "class": "logging.StreamHandler",
-                "formatter": name,
-                "stream": "ext://sys.stderr",
-            }
-            for name in ("dockyard", "uvicorn")
-        },
-        "root": {"handlers": ["dockyard"], "level": level},
-        "loggers": {
-            "uvicorn": {"handlers": ["uvicorn"], "level": level, "propagate": False},
-            **{name: {"level": quiet} for name in ("tortoise", "httpx", "httpcore")},
-        },
-    }
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.config.dictConfig(logging_config(settings))

@@ -27,8 +27,9 @@ log = logging.getLogger("dockyard")
 
 #: Distinct mismatching hosts remembered (and warned about) per process.
 MAX_REMEMBERED = 8
-#: Load balancers and scrapers often address the backend directly: not a user's host.
-UNCHECKED_PREFIXES = ("/-/liveness", "/-/readiness", "/metrics")
+#: Load balancers, scrapers and other instances (the internal endpoint) address the
+#: backend directly: not a user's host.
+UNCHECKED_PREFIXES = ("/-/liveness", "/-/readiness", "/-/internal/", "/metrics")
 #: The scope key `app/http_protocol.py` fills with the connection's own peer
 #: (uvicorn's proxy-headers middleware replaces `client` with the forwarded one).
 PEER_KEY = "dockyard.peer"

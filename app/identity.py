@@ -14,6 +14,8 @@ else. What it accepts, by path:
     /jwt/auth        nothing: it is the login, where `docker login` exchanges its
                      credentials (in the request itself) for a registry JWT
     static, probes   nothing
+    /-/internal/...  nothing: instance to instance, each request carries its own
+                     HMAC for one digest (`downloads/internal.py`), never a principal
     everything else  the web session (forms check their CSRF field themselves:
                      it is in the body, which only the page reads)
 
@@ -39,7 +41,14 @@ from app.accounts.sessions import CSRF_HEADER, csrf_valid, principal_from_sessio
 from app.config import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-UNAUTHENTICATED_PREFIXES = ("/jwt/", "/-/static/", "/-/liveness", "/-/readiness")
+UNAUTHENTICATED_PREFIXES = (
+    "/jwt/",
+    "/-/static/",
+    "/-/liveness",
+    "/-/readiness",
+    # Checks its own per-digest HMAC: no user, group or token principal opens it.
+    "/-/internal/",
+)
 
 
 class Via(StrEnum):

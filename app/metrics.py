@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 registry = CollectorRegistry(auto_describe=True)
@@ -35,6 +35,12 @@ bytes_served = Counter(
     "Bytes sent to clients by source (cache, upstream)",
     ["source"],
     registry=registry,
+)
+
+# `dockyard_instance_info{name="..."} 1`: which instance a scrape came from, for
+# joining with other series when several run behind one load balancer.
+instance_info = Info(
+    "dockyard_instance", "This instance (DOCKYARD_INSTANCE_NAME)", registry=registry
 )
 
 

@@ -7,9 +7,11 @@ never a traceback; `--json` prints a single JSON object on stdout.
 from app.cli import (  # noqa: F401  (register the commands)
     cache,
     cache_images,
+    database,
     group_tokens,
     groups,
     server,
+    storage,
     tokens,
     users,
 )

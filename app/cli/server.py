@@ -12,14 +12,9 @@ from tortoise.exceptions import BaseORMException
 
 from app import db
 from app.cli.common import Failure, emit, json_option, main, run, settings_or_fail
-from app.config import (
-    ConfigError,
-    Settings,
-    configure_logging,
-    load_settings,
-    logging_config,
-)
+from app.config import ConfigError, Settings, load_settings
 from app.instance.services import ensure_root_user
+from app.logging import configure_logging, logging_config
 
 # --- serve and migrate ---------------------------------------------------------------
 

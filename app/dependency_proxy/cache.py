@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.dependency_proxy.downloads import BlobDownloads
+from app.dependency_proxy.downloads.cluster import ClusterDownloads
+from app.dependency_proxy.downloads.leases import PostgresLeases
 from app.dependency_proxy.grants import BlobGrants
 from app.dependency_proxy.statistics import CacheStatistics
 from app.dependency_proxy.storage import BlobStore, open_store
@@ -30,6 +32,9 @@ log = logging.getLogger("dockyard.cache")
 
 #: Incomplete multipart uploads older than this belong to a writer that died.
 INCOMPLETE_UPLOAD_AGE = 3600.0
+#: With download leases: an upload whose digest nobody holds a lease for is a dead
+#: writer's once it is this old (a tool such as a storage migration holds no lease).
+UNLEASED_UPLOAD_AGE = 300.0
 
 
 @dataclass
@@ -43,10 +48,23 @@ class PullThroughCache:
     # Revalidations of one tag in flight, shared by concurrent requests of one
     # group with the same upstream credentials (see services/get_manifest.py).
     manifest_flights: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
+    # With several instances (PostgreSQL + S3): the download leases.
+    cluster: ClusterDownloads | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PullThroughCache:
         store = open_store(settings)
+        cluster = None
+        if settings.scales_out:
+            # Several instances may share the database and the bucket: one download
+            # per digest among all of them (downloads/cluster.py).
+            leases = PostgresLeases(settings.internal_url, settings.download_lease_seconds)
+            cluster = ClusterDownloads(
+                leases,
+                store,
+                settings.secret_key,
+                read_timeout=2 * settings.upstream_read_timeout,
+            )
         return cls(
             store=store,
             upstream=UpstreamClient(
@@ -54,8 +72,9 @@ class PullThroughCache:
                 connect_timeout=settings.upstream_connect_timeout,
                 read_timeout=settings.upstream_read_timeout,
             ),
-            downloads=BlobDownloads(store, max_size=settings.blob_max_bytes),
+            downloads=BlobDownloads(store, max_size=settings.blob_max_bytes, cluster=cluster),
             manifest_max_bytes=settings.manifest_max_bytes,
+            cluster=cluster,
         )
 
     async def start(self) -> None:
@@ -67,7 +86,13 @@ class PullThroughCache:
         """What dead writers left: spool files on this machine, uploads in the store."""
         await self.downloads.remove_stale_spools()
         try:
-            await self.store.sweep_incomplete(INCOMPLETE_UPLOAD_AGE)
+            if self.cluster is None:
+                await self.store.sweep_incomplete(INCOMPLETE_UPLOAD_AGE)
+            else:
+                # The leases tell a live writer's upload, however old, from a dead one's.
+                await self.store.sweep_incomplete(
+                    UNLEASED_UPLOAD_AGE, writing=self.cluster.leases.leased
+                )
         except Exception:  # the store may be down: the next sweep retries
             log.warning("sweeping incomplete uploads failed", exc_info=True)
 

@@ -5,7 +5,8 @@ batches and deletes them. Then every group with an enabled TTL policy loses
 the entries nobody has read for `ttl` days, batch by batch in the same way,
 except what its pinned images hold (`pins.py`).
 A blob's file is removed only when no row in any group still references the
-digest and no download of it is in flight.
+digest and no download of it is in flight (on any instance: with several,
+the download leases in PostgreSQL say which digests are).
 
 Every batch is a few set-based statements on indexes (`status, updated_at,
 id` for the oldest marks, `group_id, read_at` for expiry, `digest` for
@@ -192,10 +193,14 @@ async def _delete_blob_batch(
     """Files first, then rows: a file that cannot be deleted keeps its rows, marked ERROR."""
     result = _BlobBatch()
     digests = sorted({str(row["digest"]) for row in rows})
-    referenced = await _still_referenced(digests)
-    unreferenced = [digest for digest in digests if digest not in referenced]
-    downloading = await downloads.in_flight_of(unreferenced)
-    removals = await store.remove_unused([d for d in unreferenced if d not in downloading])
+    # Downloads first, rows second: a download (on any instance) records its row
+    # before it lets go of the digest, so a digest no longer in flight here has
+    # its row by the time we look for references. The other order could miss
+    # both: no row yet when looked for, no download any more when asked.
+    downloading = await downloads.in_flight_of(digests)
+    candidates = [digest for digest in digests if digest not in downloading]
+    referenced = await _still_referenced(candidates)
+    removals = await store.remove_unused([d for d in candidates if d not in referenced])
     result.files = sum(1 for outcome in removals.values() if outcome == Removal.REMOVED)
     broken = {digest for digest, outcome in removals.items() if outcome == Removal.FAILED}
     for digest in sorted(broken):

@@ -203,3 +203,25 @@ class CacheClear(Model):
 
     class Meta:
         table = "dependency_proxy_cache_clears"
+
+
+class DownloadLease(Model):
+    """Which instance downloads a blob from the upstream right now (scale-out only).
+
+    One row per digest being downloaded, on PostgreSQL when blobs live in S3
+    (`downloads/leases.py`): the holder renews `expires_at` every few seconds;
+    a row past it belongs to an instance that died, and the next instance to
+    ask takes it over. Other instances stream the growing blob from `address`
+    (the holder's internal URL). Times are the database's own clock, so the
+    instances' clocks never need to agree.
+    """
+
+    digest = fields.CharField(max_length=100, primary_key=True)
+    holder = fields.CharField(max_length=64)
+    address = fields.CharField(max_length=1024)
+    acquired_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "dependency_proxy_download_leases"
+        indexes = (("holder",),)  # the heartbeat renews one holder's rows

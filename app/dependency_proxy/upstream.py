@@ -40,6 +40,7 @@ from app.dependency_proxy.upstream_auth import (
     seconds_text,
     transport_failure,
 )
+from app.logging import outgoing_headers
 
 MANIFEST_MEDIA_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -136,7 +137,7 @@ class UpstreamClient:
             follow_redirects=True,
             # Identity keeps Content-Length equal to the bytes we hash and count.
             headers={"User-Agent": "dockyard", "Accept-Encoding": "identity"},
-            event_hooks={"response": [self._observe]},
+            event_hooks={"request": [_carry_request_id], "response": [self._observe]},
             # One client serves every group: a cookie one group's credentials
             # earned (some mirrors keep a login session in one) must never ride
             # along on another group's request.
@@ -331,6 +332,12 @@ class UpstreamClient:
         remaining = leading_int(response.headers.get("ratelimit-remaining"))
         if limit is not None or remaining is not None:
             self._rate_limit = RateLimit(limit, remaining, datetime.now(UTC))
+
+
+async def _carry_request_id(request: httpx.Request) -> None:
+    # The request id of the client request this serves: the upstream's operators
+    # (or our own logs on a registry we also run) can match the two.
+    request.headers.update(outgoing_headers())
 
 
 _MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)

@@ -56,13 +56,16 @@ class Row:
     samples: int = 0
     target: Target | None = None
     note: str = ""
+    #: What the ratio compares Dockyard with: "proxy" or "direct" (rows with no proxy).
+    against: str = "proxy"
 
     @property
     def ratio(self) -> float | None:
-        """Dockyard / reference proxy (for times, lower is better; for rates, higher)."""
-        if self.dockyard is None or not self.proxy:
+        """Dockyard / the reference (for times, lower is better; for rates, higher)."""
+        reference = self.direct if self.against == "direct" else self.proxy
+        if self.dockyard is None or not reference:
             return None
-        return self.dockyard / self.proxy
+        return self.dockyard / reference
 
     @property
     def verdict(self) -> str:

@@ -37,7 +37,10 @@ PAGE = "/groups/acme/-/dependency_proxy"
 
 
 async def add_rows(group: Group, manifests: int, blobs: int) -> None:
+    """More rows for the group: new tags and new blobs (one live row per tag and digest)."""
     now = clock.now()
+    first_manifest = await Manifest.filter(group_id=group.id).count()
+    first_blob = await Blob.filter(group_id=group.id).count()
     await Manifest.bulk_create(
         [
             Manifest(
@@ -53,13 +56,13 @@ async def add_rows(group: Group, manifests: int, blobs: int) -> None:
                 read_at=now,
                 checked_at=now,
             )
-            for index in range(manifests)
+            for index in range(first_manifest, first_manifest + manifests)
         ]
     )
     await Blob.bulk_create(
         [
             Blob(group_id=group.id, digest=digest_of(f"blob {index}"), size=1000, read_at=now)
-            for index in range(blobs)
+            for index in range(first_blob, first_blob + blobs)
         ]
     )
 

@@ -46,6 +46,10 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(self.workdir, "postgres")
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the initialised cluster (again, after `stop`: same port, same data)."""
         options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run(
             "pg_ctl",

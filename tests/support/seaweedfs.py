@@ -187,3 +187,25 @@ def list_keys(server: SeaweedS3, bucket: str, prefix: str) -> list[str]:
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(lambda: asyncio.run(listing())).result()
+
+
+def list_uploads(server: SeaweedS3, bucket: str, prefix: str) -> list[str]:
+    """Keys of the incomplete multipart uploads under `prefix` (what a crash leaves)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aiobotocore.session import get_session
+
+    async def listing() -> list[str]:
+        async with get_session().create_client(
+            "s3",
+            endpoint_url=server.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        ) as client:
+            answer = await client.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
+            return [str(upload["Key"]) for upload in answer.get("Uploads", [])]
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(listing())).result()

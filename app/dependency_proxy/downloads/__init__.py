@@ -27,11 +27,11 @@ The protocol (DESIGN §4 "A blob miss"), for any `BlobStore`:
    reaches a client as a truncated body (`DownloadFailed` mid-iteration), never
    as a complete wrong blob; a failed download leaves nothing in the store.
 
-The seam for scale-out is `DownloadCoordinator` (`lead`, `follow`, `in_flight`,
-`spooling`, `remove_stale`): a cross-instance coordinator (a PostgreSQL lease,
-followers on other instances streaming the growing spool from the leader's
-instance, or the committed object from the store) implements the same
-interface, and `BlobDownloads` keeps the in-process part either way.
+Across instances (PostgreSQL + S3), `ClusterDownloads` (`cluster.py`) adds one
+step between 2 and 3: the machine's leader takes the digest's lease in
+PostgreSQL (`leases.py`) before it fetches, or, if another instance holds it,
+relays that instance's growing spool from its internal endpoint
+(`internal.py`) into its own spool, which its readers tail as in 4.
 """
 
 from app.dependency_proxy.downloads.coordinator import (

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from anyio import to_thread
 
+from app.dependency_proxy.downloads.cluster import ClusterDownloads
 from app.dependency_proxy.downloads.spool import (
     FOLLOW_ATTEMPTS,
     BlobReader,
@@ -110,6 +111,7 @@ class BlobDownloads:
         max_size: int,
         chunk_size: int = CHUNK_SIZE,
         coordinator: DownloadCoordinator | None = None,
+        cluster: ClusterDownloads | None = None,
     ) -> None:
         self._store = store
         self._max_size = max_size
@@ -117,6 +119,7 @@ class BlobDownloads:
         self._coordinator = coordinator or SpoolFileCoordinator(
             store.spool_dir, chunk_size=chunk_size
         )
+        self._cluster = cluster
         self._downloads: dict[str, _Download] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -134,9 +137,10 @@ class BlobDownloads:
         (one group with the same credentials: the same answer). A caller of
         another party tries again with its own `start` instead: one group's
         refused request must not fail another group's pull. `on_commit` is
-        awaited only by the download that commits (the caller that started it,
-        even if its client has gone); callers that joined someone else's
-        download, or found the blob stored, record their own row.
+        awaited only by a download this process fetched from the upstream (for
+        the caller that started it, even if its client has gone); callers that
+        joined someone else's download (a relay of another instance's included),
+        or found the blob stored, record their own row.
         """
         hex_digest = digest_hex(digest)
         for _ in range(FOLLOW_ATTEMPTS):
@@ -170,11 +174,30 @@ class BlobDownloads:
         at the spool folder for the lot, a lock check only for the spools found."""
         wanted = {digest_hex(digest): digest for digest in digests}
         spooling = await to_thread.run_sync(self._coordinator.spooling, set(wanted))
-        return {
+        found = {
             wanted[hex_digest]
             for hex_digest in set(self._downloads) | spooling
             if hex_digest in wanted
         }
+        if self._cluster is not None and wanted:
+            # Every instance's downloads: the lease table says which digests are leased.
+            found |= await self._cluster.leases.leased(set(wanted.values()) - found)
+        return found
+
+    async def tail(self, digest: str) -> BlobReader | None:
+        """A reader of the download of `digest` running on this machine, for another
+        instance (the internal endpoint); None if there is none (ended, or never here)."""
+        hex_digest = digest_hex(digest)
+        download = self._downloads.get(hex_digest)
+        if download is None:
+            return await self._coordinator.follow(hex_digest)
+        try:
+            await asyncio.shield(download.ready)
+        except Exception:
+            return None
+        if download.error is not None or download.released or download.superseded:
+            return None
+        return BlobReader(download.spool.reader_fd(), download.size, download, self._chunk_size)
 
     async def remove_stale_spools(self) -> int:
         return await to_thread.run_sync(self._coordinator.remove_stale)
@@ -189,6 +212,8 @@ class BlobDownloads:
         for download in list(self._downloads.values()):
             self._abandon(download, DownloadFailed("the blob download was cancelled"))
             self._settle(download)
+        if self._cluster is not None:
+            await self._cluster.aclose()
 
     async def _open_committed(self, digest: str) -> StoredReader | None:
         size = await self._store.stat(digest)
@@ -231,22 +256,38 @@ class BlobDownloads:
         digest = f"sha256:{download.hex_digest}"
         try:
             try:
-                if await self._store.stat(digest) is not None:
-                    # Committed by another worker since we looked: look again.
-                    download.spool.discard()
-                    download.supersede()
-                    return
-                size = await self._transfer(download, start)
+                if self._cluster is None:
+                    size = await self._fetch(download, start)
+                else:
+                    # Lead under the digest's lease, or relay another instance's download.
+                    size = await self._cluster.fetch(download, lambda: self._fetch(download, start))
             except BaseException as exc:
                 self._abandon(download, exc)
                 raise
+            if size is None:
+                return  # committed by another worker or instance: callers look again
             download.succeed()
-            if on_commit is not None:
+            # Only a download this process fetched records its starter's row: `start`
+            # (the starter's own upstream GET) confirmed that group's right to the
+            # blob. A relay's starter never sent it; its clients record their rows
+            # when the whole blob went through them, after their own checks.
+            fetched_here = self._cluster is None or self._cluster.held(download.hex_digest)
+            if on_commit is not None and fetched_here:
                 await on_commit(size)
         except Exception as exc:
             logger.warning("blob download %s failed: %r", digest, exc)
         finally:
+            if self._cluster is not None:
+                await self._cluster.release(download.hex_digest)  # after the row, on purpose
             self._settle(download)
+
+    async def _fetch(self, download: _Download, start: StartDownload) -> int | None:
+        """Download from the upstream; None if the blob was committed since we looked."""
+        if await self._store.stat(f"sha256:{download.hex_digest}") is not None:
+            download.spool.discard()
+            download.supersede()
+            return None
+        return await self._transfer(download, start)
 
     @staticmethod
     def _abandon(download: _Download, exc: BaseException) -> None:

@@ -11,8 +11,6 @@ group's own download.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from app.dependency_proxy.downloads import Reader
 from app.dependency_proxy.errors import BlobUnknown
 from app.dependency_proxy.grants import Claim, GrantKey
 from app.dependency_proxy.models import Blob, CacheStatus
+from app.dependency_proxy.rows import record_blob
 from app.dependency_proxy.services.authorize_pull import PullContext
 from app.dependency_proxy.upstream import UpstreamBlob
 from app.dependency_proxy.upstream_auth import fingerprint_of
@@ -40,21 +39,6 @@ BlobBody = FileBody | RedirectBody | StreamBody
 
 async def _row(group_id: int, digest: str) -> Blob | None:
     return await Blob.filter(group_id=group_id, digest=digest, status=CacheStatus.DEFAULT).first()
-
-
-# The download's commit and the client that started it both record the row,
-# often at the same moment: one lock per (group, digest) keeps it to one row.
-_recording: weakref.WeakValueDictionary[tuple[int, str], asyncio.Lock] = (
-    weakref.WeakValueDictionary()
-)
-
-
-async def record_blob(group_id: int, digest: str, size: int) -> None:
-    """Record that the group holds the blob (idempotent for live rows)."""
-    lock = _recording.setdefault((group_id, digest), asyncio.Lock())
-    async with lock:
-        if await _row(group_id, digest) is None:
-            await Blob.create(group_id=group_id, digest=digest, size=size, read_at=clock.now())
 
 
 async def _touch(row: Blob) -> None:

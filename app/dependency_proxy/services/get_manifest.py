@@ -20,6 +20,7 @@ from app.dependency_proxy.cache import PullThroughCache
 from app.dependency_proxy.errors import ManifestUnknown, UpstreamDenied, UpstreamError
 from app.dependency_proxy.models import CacheStatus, Manifest
 from app.dependency_proxy.references import image_size, manifest_file_name
+from app.dependency_proxy.rows import ManifestValues, store_manifest
 from app.dependency_proxy.services.authorize_pull import PullContext
 from app.dependency_proxy.upstream import FetchedManifest
 from app.dependency_proxy.upstream_auth import fingerprint_of
@@ -74,29 +75,33 @@ async def _touch(row: Manifest, *, checked: bool) -> None:
 async def _store(
     pull: PullContext, image: str, reference: str, fetched: FetchedManifest, row: Manifest | None
 ) -> Manifest:
-    now = clock.now()
-    values: dict[str, Any] = {
-        "digest": fetched.digest,
-        "content_type": fetched.media_type,
-        "size": len(fetched.content),
-        "image_size": image_size(fetched.content),
-        "content": fetched.content,
-        "read_at": now,
-        "checked_at": now,
-    }
     if row is not None and row.status == CacheStatus.DEFAULT:
         # The row may have been marked for deletion meanwhile: only update a live one.
-        updated = await Manifest.filter(id=row.id, status=CacheStatus.DEFAULT).update(**values)
+        now = clock.now()
+        updated = await Manifest.filter(id=row.id, status=CacheStatus.DEFAULT).update(
+            digest=fetched.digest,
+            content_type=fetched.media_type,
+            size=len(fetched.content),
+            image_size=image_size(fetched.content),
+            content=fetched.content,
+            read_at=now,
+            checked_at=now,
+        )
         if updated:
             await row.refresh_from_db()
             return row
-    return await Manifest.create(
-        group_id=pull.group.id,
+    # Another instance may have stored the same tag a moment ago: the database
+    # keeps one live row, and this newer fetch overwrites it.
+    values = ManifestValues(
         file_name=manifest_file_name(image, reference),
         image_name=image,
         reference=reference,
-        **values,
+        digest=fetched.digest,
+        content_type=fetched.media_type,
+        content=fetched.content,
+        image_size=image_size(fetched.content),
     )
+    return await store_manifest(pull.group.id, values)
 
 
 async def _revalidate(

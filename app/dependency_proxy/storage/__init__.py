@@ -17,7 +17,8 @@ The contract is what its callers need, nothing more:
   `open_range` (any byte range, bounded memory).
 - cleanup calls `remove_unused` (a batch; a blob still held by a committing
   download on this machine is left alone) and `sweep_incomplete` (what crashed
-  writers left in the store).
+  writers left in the store; with several instances, the download leases say
+  which writers are alive).
 - a follower on another instance (scale-out) needs only `stat` and `open_range`
   of a committed blob; the growing spool is served by the downloading instance.
 
@@ -31,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -75,6 +76,10 @@ class SpoolFile:
 
     fd: int
     path: Path
+
+
+#: Which of these digests have a live writer somewhere (any instance).
+Writing = Callable[[set[str]], Awaitable[set[str]]]
 
 
 class Staging(Protocol):
@@ -150,9 +155,17 @@ class BlobStore(Protocol):
         """Remove the blob; True if it was there."""
         ...
 
-    async def sweep_incomplete(self, older_than_seconds: float) -> int:
-        """Remove what writers that died left in the store (older than the age given);
-        how many were removed."""
+    async def sweep_incomplete(
+        self,
+        older_than_seconds: float,
+        *,
+        digest: str | None = None,
+        writing: Writing | None = None,
+    ) -> int:
+        """Remove what writers that died left in the store (older than the age given;
+        only the blob `digest`'s if given); how many were removed. `writing` names
+        the digests whose writers are alive on any instance (download leases): their
+        uploads stay whatever their age."""
         ...
 
     async def check(self) -> None:

@@ -25,6 +25,7 @@ from app.dependency_proxy.storage import (
     CHUNK_SIZE,
     Removal,
     SpoolFile,
+    Writing,
     blob_key,
     digest_hex,
     write_and_hash,
@@ -98,7 +99,13 @@ class LocalBlobStore:
     async def check(self) -> None:
         """The data folder is checked by readiness itself."""
 
-    async def sweep_incomplete(self, older_than_seconds: float) -> int:
+    async def sweep_incomplete(
+        self,
+        older_than_seconds: float,
+        *,
+        digest: str | None = None,
+        writing: Writing | None = None,
+    ) -> int:
         """A dead writer leaves only spool files, which the download coordinator sweeps."""
         return 0
 

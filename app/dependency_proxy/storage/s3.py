@@ -47,6 +47,7 @@ from app.dependency_proxy.storage import (
     CHUNK_SIZE,
     Removal,
     SpoolFile,
+    Writing,
     blob_key,
     digest_hex,
     write_and_hash,
@@ -357,21 +358,44 @@ class S3BlobStore:
                     outcome[digest] = Removal.FAILED
         return outcome
 
-    async def incomplete_uploads(self) -> list[tuple[str, str, datetime]]:
-        """(key, upload id, initiated) of the multipart uploads under our prefix."""
+    async def incomplete_uploads(
+        self, digest: str | None = None
+    ) -> list[tuple[str, str, datetime]]:
+        """(key, upload id, initiated) of the multipart uploads under our prefix (of one
+        blob's key if `digest` is given)."""
         found = []
+        prefix = self.key(digest) if digest is not None else f"{self.prefix}blobs/"
         paginator = self.client.get_paginator("list_multipart_uploads")
-        async for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}blobs/"):
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for upload in page.get("Uploads", []):
-                found.append((upload["Key"], upload["UploadId"], upload["Initiated"]))
+                if digest is None or upload["Key"] == prefix:
+                    found.append((upload["Key"], upload["UploadId"], upload["Initiated"]))
         return found
 
-    async def sweep_incomplete(self, older_than_seconds: float) -> int:
+    async def sweep_incomplete(
+        self,
+        older_than_seconds: float,
+        *,
+        digest: str | None = None,
+        writing: Writing | None = None,
+    ) -> int:
+        """Abort uploads older than the age given, never this process's own, nor (with
+        `writing`) one whose digest a live writer on any instance holds. The uploads are
+        listed before the writers are asked: a writer takes its lease before it creates
+        its upload and releases it after completing, so a listed upload whose digest
+        is not leased afterwards has no live writer."""
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+        uploads = [
+            (key, upload_id)
+            for key, upload_id, initiated in await self.incomplete_uploads(digest)
+            if upload_id not in self._live_uploads and initiated <= cutoff
+        ]
+        if writing is not None and uploads:
+            digests = {key: f"sha256:{key.rsplit('/', 1)[-1]}" for key, _ in uploads}
+            alive = await writing(set(digests.values()))
+            uploads = [(key, upload_id) for key, upload_id in uploads if digests[key] not in alive]
         swept = 0
-        for key, upload_id, initiated in await self.incomplete_uploads():
-            if upload_id in self._live_uploads or initiated > cutoff:
-                continue
+        for key, upload_id in uploads:
             try:
                 await self.client.abort_multipart_upload(
                     Bucket=self.bucket, Key=key, UploadId=upload_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -9,7 +10,8 @@ from datetime import timedelta
 
 from app import clock
 from app.accounts.models import User
-from app.dependency_proxy.models import Blob, CacheStatus, GroupSetting, Manifest
+from app.dependency_proxy.models import CacheStatus, GroupSetting, Manifest
+from app.dependency_proxy.rows import record_blob
 from app.groups.models import AccessLevel, Group
 from app.instance.models import InstanceSetting
 from tests.functional.web.conftest import Browser, make_group, make_user
@@ -22,7 +24,9 @@ DIGEST = "sha256:" + "ab" * 32
 
 async def cache_image(group: Group, name: str, reference: str, *, size: int = 100) -> Manifest:
     now = clock.now()
-    await Blob.create(group=group, digest=DIGEST, size=size * 10, read_at=now)
+    # Each image its own layer: a group holds one live row per blob digest.
+    layer = "sha256:" + hashlib.sha256(f"{name}:{reference}".encode()).hexdigest()
+    await record_blob(group.id, layer, size * 10)
     return await Manifest.create(
         group=group,
         file_name=f"{name}:{reference}.json",
