@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from app import clock, local_reads, metrics
 from app.dependency_proxy.bodies import record_served
