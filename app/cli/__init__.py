@@ -4,7 +4,7 @@ Every command exits non-zero with one clear `error: ...` line on bad input,
 never a traceback; `--json` prints a single JSON object on stdout.
 """
 
-from app.cli import cache, groups, server, tokens, users  # noqa: F401  (register the commands)
+from app.cli import cache, groups, server, tokens, upstreams, users  # noqa: F401  (register the commands)
 from app.cli.common import main
 
 __all__ = ["main"]

@@ -43,6 +43,11 @@ class PullThroughCache:
     # Revalidations of one tag in flight, shared by concurrent requests of one
     # group with the same upstream credentials (see services/get_manifest.py).
     manifest_flights: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
+    # Clients of the groups' other upstreams, one per (URL, Docker Hub rule):
+    # each keeps its own connection pool and token store.
+    clients: dict[tuple[str, bool], UpstreamClient] = field(default_factory=dict)
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PullThroughCache:
@@ -56,7 +61,25 @@ class PullThroughCache:
             ),
             downloads=BlobDownloads(store, max_size=settings.blob_max_bytes),
             manifest_max_bytes=settings.manifest_max_bytes,
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout,
         )
+
+    def client_for(self, url: str, docker_hub: bool) -> UpstreamClient:
+        """The HTTP client of an upstream registry (the instance's default one, or another)."""
+        url = url.rstrip("/")
+        if url == self.upstream.base_url and docker_hub == self.upstream.docker_hub:
+            return self.upstream
+        client = self.clients.get((url, docker_hub))
+        if client is None:
+            client = UpstreamClient(
+                url,
+                connect_timeout=self.connect_timeout,
+                read_timeout=self.read_timeout,
+                docker_hub=docker_hub,
+            )
+            self.clients[(url, docker_hub)] = client
+        return client
 
     async def start(self) -> None:
         """Connect the store; remove what a crashed process left behind."""
@@ -74,14 +97,16 @@ class PullThroughCache:
     async def aclose(self) -> None:
         await self.downloads.aclose()
         await self.upstream.aclose()
+        for client in self.clients.values():
+            await client.aclose()
         await self.store.aclose()
 
     def upstream_head(
-        self, image: str, digest: str, credentials: Any
+        self, client: UpstreamClient, image: str, digest: str, credentials: Any
     ) -> Callable[[], Awaitable[int]]:
         """An upstream HEAD of the blob with these credentials, to run later (a grant check)."""
 
         async def head() -> int:
-            return await self.upstream.head_blob(image, digest, credentials)
+            return await client.head_blob(image, digest, credentials)
 
         return head

@@ -6,7 +6,7 @@ Services raise these; each surface translates them into its own protocol
 
 from __future__ import annotations
 
-from app.errors import DockyardError
+from app.errors import DockyardError, NotFound
 
 
 class DependencyProxyError(DockyardError):
@@ -67,3 +67,8 @@ class UpstreamDenied(UpstreamError):
 
 class DownloadFailed(DependencyProxyError):
     """A blob download broke off (stream cut, mismatch, size cap); nothing was cached."""
+
+
+class NoUpstreamForHost(NotFound):
+    """A host-qualified image (`ghcr.io/owner/tool`) whose host is none of the
+    group's upstreams: 404 NAME_UNKNOWN, the message naming the host."""

@@ -117,8 +117,11 @@ class UpstreamClient:
         read_timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 100,
+        docker_hub: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: Docker Hub's implicit `library/` namespace applies (to Docker Hub only).
+        self.docker_hub = docker_hub
         self._host = httpx.URL(self.base_url).netloc.decode("ascii")  # host[:port], for messages
         #: Upstream responses by status code ("200", "404", ...) and failures
         #: ("timeout", "connection_error", "protocol_error"), for metrics.
@@ -146,10 +149,9 @@ class UpstreamClient:
             self._http, self.request_counts, secure=self.base_url.startswith("https:")
         )
 
-    @staticmethod
-    def upstream_name(image: str) -> str:
-        """Docker Hub's implicit namespace: ``alpine`` is ``library/alpine``."""
-        return image if "/" in image else f"library/{image}"
+    def upstream_name(self, image: str) -> str:
+        """Docker Hub's implicit namespace: ``alpine`` is ``library/alpine`` there only."""
+        return image if "/" in image or not self.docker_hub else f"library/{image}"
 
     def repository(self, image: str) -> str:
         """The upstream repository of `image`, named with the registry it lives on."""
@@ -254,15 +256,22 @@ class UpstreamClient:
 
     # -- plumbing ------------------------------------------------------------
 
+    def _checked_name(self, image: str) -> str:
+        # Defence in depth: callers validate too, but nothing odd may reach a URL path.
+        name = self.upstream_name(image)
+        if len(name) > 255 or not _NAME.match(name):
+            raise InvalidReference(f"invalid image name: {image!r}")
+        return name
+
     def _manifest_path(self, image: str, reference: str) -> str:
         if not (_TAG.match(reference) or _DIGEST.match(reference)):
             raise InvalidReference(f"invalid tag or digest: {reference!r}", part="tag")
-        return f"/v2/{_checked_name(image)}/manifests/{reference}"
+        return f"/v2/{self._checked_name(image)}/manifests/{reference}"
 
     def _blob_path(self, image: str, digest: str) -> str:
         if not _DIGEST.match(digest):
             raise InvalidReference(f"invalid digest: {digest!r}", part="digest")
-        return f"/v2/{_checked_name(image)}/blobs/{digest}"
+        return f"/v2/{self._checked_name(image)}/blobs/{digest}"
 
     async def _send(
         self,
@@ -334,14 +343,6 @@ class UpstreamClient:
 
 
 _MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
-
-
-def _checked_name(image: str) -> str:
-    # Defence in depth: callers validate too, but nothing odd may reach a URL path.
-    name = UpstreamClient.upstream_name(image)
-    if len(name) > 255 or not _NAME.match(name):
-        raise InvalidReference(f"invalid image name: {image!r}")
-    return name
 
 
 def _media_type(content_type: str | None) -> str:

@@ -9,36 +9,36 @@ from dataclasses import dataclass
 from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy.errors import ProxyDisabled
-from app.dependency_proxy.group_settings import setting_for, upstream_credentials
+from app.dependency_proxy.group_settings import setting_for
 from app.dependency_proxy.models import GroupSetting
-from app.dependency_proxy.upstream import UpstreamCredentials
+from app.dependency_proxy.upstreams import DefaultCredentials, UpstreamEntry, upstreams_for
 from app.errors import NotFound
 from app.groups import policy
 from app.groups.models import Group
 from app.groups.services import find_group
-from app.instance.services import get_instance_settings
+from app.instance.services import InstanceSettings, get_instance_settings
 
 log = logging.getLogger("dockyard.registry")
 
 # The instance switch is read at most this often per process (admins flip it
 # rarely; the cached-manifest path should not pay a query for it).
 INSTANCE_SETTINGS_TTL = 5.0
-_instance_cache: tuple[float, bool] | None = None
+_instance_cache: tuple[float, InstanceSettings] | None = None
 
 
 @dataclass(frozen=True)
 class PullContext:
     group: Group
     setting: GroupSetting
-    credentials: UpstreamCredentials | None
+    #: The group's upstreams in order (its own list, an ancestor's, or the default).
+    upstreams: tuple[UpstreamEntry, ...]
 
 
-async def _instance_enabled(settings: Settings) -> bool:
+async def _instance(settings: Settings) -> InstanceSettings:
     global _instance_cache
     now = time.monotonic()
     if _instance_cache is None or now - _instance_cache[0] > INSTANCE_SETTINGS_TTL:
-        enabled = (await get_instance_settings(settings)).dependency_proxy_enabled
-        _instance_cache = (now, enabled)
+        _instance_cache = (now, await get_instance_settings(settings))
     return _instance_cache[1]
 
 
@@ -60,15 +60,17 @@ async def authorize_pull(principal: Principal, group_path: str, settings: Settin
             f"no group {group_path!r} you can pull from: check the path "
             "(pulling needs at least the Guest role in the group)"
         )
-    if not await _instance_enabled(settings):
+    instance = await _instance(settings)
+    if not instance.dependency_proxy_enabled:
         raise ProxyDisabled("the Dependency Proxy is disabled on this Dockyard instance")
     setting = await setting_for(group)
     if not setting.enabled:
         raise ProxyDisabled(f"the Dependency Proxy is disabled for group {group.full_path}")
+    defaults = DefaultCredentials(
+        instance.docker_hub_identity_encrypted, instance.docker_hub_secret_encrypted
+    )
     return PullContext(
-        group=group,
-        setting=setting,
-        credentials=upstream_credentials(setting, settings.secret_key),
+        group=group, setting=setting, upstreams=await upstreams_for(group, settings, defaults)
     )
 
 

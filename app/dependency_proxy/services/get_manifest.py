@@ -10,6 +10,7 @@ what is cached is served, marked stale.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,12 +18,26 @@ from typing import Any
 from app import clock, metrics
 from app.dependency_proxy.bodies import record_served
 from app.dependency_proxy.cache import PullThroughCache
-from app.dependency_proxy.errors import ManifestUnknown, UpstreamDenied, UpstreamError
+from app.dependency_proxy.errors import (
+    DependencyProxyError,
+    ManifestUnknown,
+    UpstreamDenied,
+    UpstreamError,
+)
 from app.dependency_proxy.models import CacheStatus, Manifest
 from app.dependency_proxy.references import image_size, manifest_file_name
 from app.dependency_proxy.services.authorize_pull import PullContext
 from app.dependency_proxy.upstream import FetchedManifest
 from app.dependency_proxy.upstream_auth import fingerprint_of
+from app.dependency_proxy.upstreams import (
+    FAILOVER_ERRORS,
+    Candidate,
+    candidates,
+    first_failure,
+    remember,
+)
+
+log = logging.getLogger("dockyard.cache")
 
 # read_at is refreshed at most this often: no database write per cached hit.
 READ_AT_RESOLUTION = timedelta(minutes=1)
@@ -99,23 +114,70 @@ async def _store(
     )
 
 
-async def _revalidate(
-    cache: PullThroughCache, pull: PullContext, image: str, tag: str, row: Manifest | None
+async def _fetch_cold(
+    cache: PullThroughCache, pull: PullContext, image: str, reference: str, found: list[Candidate]
 ) -> ManifestResult:
-    upstream = cache.upstream
+    """Nothing cached: ask the upstreams in order; the first that has it wins and is
+    remembered for the image."""
+    errors: list[DependencyProxyError] = []
+    for candidate in found:
+        client = cache.client_for(candidate.upstream.url, candidate.upstream.docker_hub)
+        try:
+            fetched = await client.get_manifest(
+                candidate.image,
+                reference,
+                candidate.upstream.credentials,
+                max_size=cache.manifest_max_bytes,
+            )
+        except FAILOVER_ERRORS as error:
+            if len(found) > 1:
+                log.info(
+                    "%s:%s not served by upstream %s: %s",
+                    image,
+                    reference,
+                    candidate.upstream.name,
+                    error.message,
+                )
+            errors.append(error)
+            continue
+        if len(found) > 1:
+            await remember(pull.group.id, image, candidate.upstream)
+        stored = await _store(pull, image, reference, fetched, None)
+        return _result(stored, "MISS")
+    failure = first_failure(errors)
+    if isinstance(failure, ManifestUnknown):
+        where = "upstream" if len(found) == 1 else f"on any of {len(found)} upstreams"
+        raise ManifestUnknown(f"{image}:{reference} does not exist {where}")
+    raise failure
+
+
+async def _revalidate(
+    cache: PullThroughCache,
+    pull: PullContext,
+    image: str,
+    tag: str,
+    row: Manifest | None,
+    found: list[Candidate],
+) -> ManifestResult:
+    if row is None:
+        return await _fetch_cold(cache, pull, image, tag, found)
+    # Cached: the image's upstream (remembered, or the first) revalidates it; when
+    # it fails, the cached bytes are served (stale-if-error), never another's.
+    candidate = found[0]
+    upstream = cache.client_for(candidate.upstream.url, candidate.upstream.docker_hub)
+    credentials = candidate.upstream.credentials
     try:
-        if row is not None:
-            head = await upstream.head_manifest(image, tag, pull.credentials)
-            if head.digest == row.digest and head.media_type == row.content_type:
-                await _touch(row, checked=True)
-                return _result(row, "HIT")
+        head = await upstream.head_manifest(candidate.image, tag, credentials)
+        if head.digest == row.digest and head.media_type == row.content_type:
+            await _touch(row, checked=True)
+            return _result(row, "HIT")
         fetched = await upstream.get_manifest(
-            image, tag, pull.credentials, max_size=cache.manifest_max_bytes
+            candidate.image, tag, credentials, max_size=cache.manifest_max_bytes
         )
     except UpstreamError as error:
         # Unavailable, rate-limited: serve what we have. A refusal is not
-        # papered over when nothing is cached.
-        if row is not None and not isinstance(error, UpstreamDenied):
+        # papered over.
+        if not isinstance(error, UpstreamDenied):
             await _touch(row, checked=False)
             return _result(row, "STALE")
         raise
@@ -125,24 +187,29 @@ async def _revalidate(
     return _result(stored, "MISS")
 
 
+def _revalidation_interval(pull: PullContext, candidate: Candidate) -> timedelta:
+    hours = candidate.upstream.cache_validity_hours
+    if hours is not None:
+        return timedelta(hours=hours)
+    return timedelta(seconds=pull.setting.revalidation_interval)
+
+
 async def _by_tag(
     cache: PullThroughCache, pull: PullContext, image: str, tag: str
 ) -> ManifestResult:
+    found = await candidates(pull.group, pull.upstreams, image)
     row = await _cached(pull.group.id, image, tag)
-    interval = pull.setting.revalidation_interval
-    if (
-        row is not None
-        and interval > 0
-        and clock.now() - row.checked_at < timedelta(seconds=interval)
-    ):
+    interval = _revalidation_interval(pull, found[0])
+    if row is not None and interval and clock.now() - row.checked_at < interval:
         await _touch(row, checked=False)
         return _result(row, "HIT")
     # Only requests of this group with the same upstream credentials share an
     # answer: after a credentials change, the next request asks with the new ones.
-    key = (pull.group.id, fingerprint_of(pull.credentials), image, tag)
+    first = found[0].upstream
+    key = (pull.group.id, first.url, fingerprint_of(first.credentials), image, tag)
     flight = cache.manifest_flights.get(key)
     if flight is None:
-        flight = asyncio.ensure_future(_revalidate(cache, pull, image, tag, row))
+        flight = asyncio.ensure_future(_revalidate(cache, pull, image, tag, row, found))
         cache.manifest_flights[key] = flight
         flight.add_done_callback(lambda _: cache.manifest_flights.pop(key, None))
     # shield: one client going away must not cancel the others' revalidation.
@@ -164,11 +231,8 @@ async def _by_digest(
     if row is not None:
         await _touch(row, checked=False)
         return _result(row, "HIT")
-    fetched = await cache.upstream.get_manifest(
-        image, digest, pull.credentials, max_size=cache.manifest_max_bytes
-    )
-    stored = await _store(pull, image, digest, fetched, None)
-    return _result(stored, "MISS")
+    found = await candidates(pull.group, pull.upstreams, image)
+    return await _fetch_cold(cache, pull, image, digest, found)
 
 
 async def get_manifest(

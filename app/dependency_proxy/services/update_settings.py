@@ -1,17 +1,18 @@
 """Change a group's Dependency Proxy setting: enabled, Docker Hub credentials, revalidation.
 
-Owner only. The identity and secret are stored encrypted (AES-GCM, key derived
-from the instance secret) and the secret is never returned by anything.
+Owner only. The identity and secret are the credentials of the group's Docker
+Hub upstream (`upstream_lists.py`), stored encrypted (AES-GCM, key derived
+from the instance secret); the secret is never returned by anything.
 """
 
 from __future__ import annotations
 
 from app.accounts.principal import Principal
 from app.config import Settings
-from app.dependency_proxy import credentials
 from app.dependency_proxy.group_settings import setting_for
 from app.dependency_proxy.models import GroupSetting
 from app.dependency_proxy.services.access import require_owner
+from app.dependency_proxy.upstream_lists import set_docker_hub_credentials
 from app.errors import InvalidInput
 from app.groups.models import Group
 
@@ -66,14 +67,9 @@ async def update_dependency_proxy_settings(
         setting.revalidation_interval = revalidation_interval
         changed.append("revalidation_interval")
     if identity is not None and secret is not None and identity.strip():
-        setting.identity_encrypted = credentials.encrypt(settings.secret_key, identity.strip())
-        setting.secret_encrypted = credentials.encrypt(settings.secret_key, secret)
-        changed += ["identity_encrypted", "secret_encrypted"]
+        await set_docker_hub_credentials(group, settings, identity.strip(), secret)
     elif clear_credentials or identity is not None:  # blank identity and secret: clear
-        # Nullable columns, though Tortoise types them as str.
-        setting.identity_encrypted = None  # type: ignore[assignment]
-        setting.secret_encrypted = None  # type: ignore[assignment]
-        changed += ["identity_encrypted", "secret_encrypted"]
+        await set_docker_hub_credentials(group, settings, None, None)
     if changed:
         await setting.save(update_fields=[*changed, "updated_at"])
     return setting
