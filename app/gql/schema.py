@@ -9,6 +9,12 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.gql.mutations.clear_dependency_proxy_cache import clear_dependency_proxy_cache_mutation
+from app.gql.mutations.dependency_proxy_upstream_create import (
+    dependency_proxy_upstream_create_mutation,
+)
+from app.gql.mutations.dependency_proxy_upstream_delete import (
+    dependency_proxy_upstream_delete_mutation,
+)
 from app.gql.mutations.group_create import group_create_mutation
 from app.gql.mutations.group_member_add import group_member_add_mutation
 from app.gql.mutations.group_member_remove import group_member_remove_mutation
@@ -51,6 +57,14 @@ class Mutation:
     clear_dependency_proxy_cache = _mutation(
         clear_dependency_proxy_cache_mutation,
         "Dockyard: schedule every cached manifest and blob of a group for deletion (Owner).",
+    )
+    dependency_proxy_upstream_create = _mutation(
+        dependency_proxy_upstream_create_mutation,
+        "Dockyard: add an upstream registry to a group's list (Owner).",
+    )
+    dependency_proxy_upstream_delete = _mutation(
+        dependency_proxy_upstream_delete_mutation,
+        "Dockyard: remove an upstream registry from a group's own list (Owner).",
     )
     group_create = _mutation(group_create_mutation, "Dockyard: create a group or subgroup.")
     group_member_add = _mutation(group_member_add_mutation, "Dockyard: add a member (Owner).")

@@ -24,6 +24,7 @@ from app.gql.cache_clear import DependencyProxyCacheClear
 from app.gql.connections import Connection, Edge, PageInfo, connection
 from app.gql.context import Info
 from app.gql.scalars import BigInt, DependencyProxyManifestID, Time, global_id, human_size
+from app.gql.upstreams import DependencyProxyUpstream, upstreams_of
 from app.groups import policy
 from app.groups import services as groups
 from app.groups.models import AccessLevel
@@ -254,6 +255,13 @@ class Group:
             return None
         setting = await GroupSetting.get_or_none(group_id=self.model.id) or GroupSetting()
         return DependencyProxySetting.of(setting, summary.identity)
+
+    @strawberry.field(
+        description="Dockyard: the upstream registries the group's pulls use, in order "
+        "(its own, inherited, or the default); null unless you are an Owner."
+    )
+    async def dependency_proxy_upstreams(self, info: Info) -> list[DependencyProxyUpstream] | None:
+        return await upstreams_of(info, self.model)
 
     @strawberry.field
     async def dependency_proxy_image_ttl_policy(
