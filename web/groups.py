@@ -12,7 +12,7 @@ from app.accounts.principal import Principal
 from app.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
 from app.groups import administration, policy, queries
 from app.groups.models import AccessLevel, Group
-from web import dependency_proxy, members, settings
+from web import dependency_proxy, members, settings, upstreams
 from web.guards import signed_in, text
 from web.rendering import error_page, flash, group_crumbs, redirect, render, sentence
 
@@ -21,6 +21,7 @@ GroupPage = Callable[[Request, Principal, Group], Awaitable[Response]]
 GROUP_PAGES: dict[tuple[str, str], GroupPage] = {
     **dependency_proxy.pages,
     **settings.pages,
+    **upstreams.pages,
     **members.pages,
 }
 

@@ -29,6 +29,7 @@ from app import db
 from app.accounts import services as accounts
 from app.accounts import user_sessions
 from app.config import Settings, load_settings
+from app.dependency_proxy.models import Upstream
 from app.gql.schema import schema
 from app.groups import services as groups
 from app.groups.models import AccessLevel
@@ -57,6 +58,11 @@ FORM_CHANGES: dict[str, tuple[str | None, dict[str, str | list[str]]]] = {
         "ada",
         {"identity": "someone", "secret": "a-docker-hub-token"},
     ),
+    "/groups/acme/-/settings/packages_and_registries/upstreams": (
+        "ada",
+        {"url": "https://ghcr.io", "username": "octo", "password": "ghp_token"},
+    ),
+    "/groups/acme/-/settings/packages_and_registries/upstreams/remove": ("ada", {"name": "quay"}),
     "/groups/acme/-/group_members": ("ada", {"username": "vic", "role": "developer"}),
     "/groups/acme/-/group_members/role": ("ada", {"username": "gus", "role": "reporter"}),
     "/groups/acme/-/group_members/remove": ("ada", {"username": "gus"}),
@@ -158,6 +164,8 @@ async def _build_world() -> None:
     acme = await groups.create_group("acme", owner=ada)
     await groups.add_member(acme, gus, AccessLevel.GUEST)
     await add_manifest(acme, "alpine", "3.19")
+    await Upstream.create(group_id=acme.id, position=1, name="docker-hub", url=None)
+    await Upstream.create(group_id=acme.id, position=2, name="quay", url="https://quay.io")
     await accounts.create_personal_access_token(ada, "old", "api")
     await accounts.create_deploy_token(acme, "old-ci", ",".join(BOTH))
     await user_sessions.start(ada, "127.0.0.9", "another browser")
@@ -263,6 +271,10 @@ MUTATIONS: dict[str, str] = {
     "accessLevel: REPORTER}) { errors }",
     "groupMemberRemove": 'groupMemberRemove(input: {groupPath: "acme", username: "gus"}) '
     "{ errors }",
+    "dependencyProxyUpstreamCreate": 'dependencyProxyUpstreamCreate(input: {groupPath: "acme", '
+    'url: "https://ghcr.io"}) { errors }',
+    "dependencyProxyUpstreamDelete": 'dependencyProxyUpstreamDelete(input: {groupPath: "acme", '
+    'name: "quay"}) { errors }',
 }
 
 

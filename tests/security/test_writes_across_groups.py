@@ -3,8 +3,9 @@ tried by every credential that may not administer the group, is refused and
 changes nothing.
 
 The attacks are the useful ones: make oneself Owner, demote or remove the
-real Owner, point the proxy at one's own Docker Hub credentials, switch it
-off, clear the cache, plant a subgroup. Who may administer is the README's
+real Owner, point the proxy at one's own Docker Hub credentials or put one's
+own registry first in its upstream list, switch it off, clear the cache,
+plant a subgroup. Who may administer is the README's
 last column: Owner (a role counting in subgroups) through the session or a
 personal access token with `api`, and instance admins. Mutations are found
 in the schema and forms in the group pages, so a new one must be listed here.
@@ -78,6 +79,11 @@ MUTATION_ATTACKS = {
     "input: {groupPath: $path, enabled: true, ttl: 1}) { errors }",
     "clearDependencyProxyCache": "clearDependencyProxyCache(input: {groupPath: $path}) { errors }",
     "groupCreate": "groupCreate(input: {path: $subgroup}) { errors }",
+    # Put one's own registry first: the group's pulls would come from it.
+    "dependencyProxyUpstreamCreate": "dependencyProxyUpstreamCreate(input: {groupPath: $path, "
+    'url: "https://attacker.example", position: 1}) { errors }',
+    "dependencyProxyUpstreamDelete": "dependencyProxyUpstreamDelete(input: {groupPath: $path, "
+    'name: "docker-hub"}) { errors }',
 }
 MUTATION = (
     "mutation ($path: ID!, $me: String!, $victim: String!, $subgroup: ID!) {\n"
@@ -95,6 +101,11 @@ FORM_ATTACKS: dict[str, dict[str, str | list[str]]] = {
     "settings/packages_and_registries": {"revalidation_interval": "0"},
     "settings/packages_and_registries/ttl": {"enabled": "on", "ttl": "1"},
     "settings/packages_and_registries/credentials": {"identity": "attacker", "secret": "s3cret"},
+    "settings/packages_and_registries/upstreams": {
+        "url": "https://attacker.example",
+        "position": "1",
+    },
+    "settings/packages_and_registries/upstreams/remove": {"name": "docker-hub"},
 }
 VICTIMS = {TOP: "olivia", SUB: "olivia", "beta": "ada", "zeta": "zoe"}
 
