@@ -7,7 +7,17 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from web import active_sessions, admin, api_v4, auth, graphql_explorer, groups, passwords, tokens
+from web import (
+    active_sessions,
+    admin,
+    admin_docker_hub,
+    api_v4,
+    auth,
+    graphql_explorer,
+    groups,
+    passwords,
+    tokens,
+)
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 STATIC_PREFIX = "/-/static"
@@ -20,6 +30,7 @@ routes: list[BaseRoute] = [
     *passwords.routes,
     *active_sessions.routes,
     *admin.routes,
+    *admin_docker_hub.routes,
     *graphql_explorer.routes,
     *groups.routes,
 ]

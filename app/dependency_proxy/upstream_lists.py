@@ -216,3 +216,27 @@ def _free_name(rows: list[Upstream]) -> str:
     while name in taken:
         name, suffix = f"{DOCKER_HUB_NAME}-{suffix}", suffix + 1
     return name
+
+
+async def groups_relying_on_defaults() -> list[str]:
+    """Full paths of the groups whose pulls use the instance's default Docker Hub
+    credentials: their list (own, inherited or the default) has a Docker Hub entry
+    without credentials of its own. Two queries, whatever the number of groups."""
+    groups = await Group.all().order_by("full_path_key").values("id", "full_path", "full_path_key")
+    rows = await Upstream.all().values("group_id", "url", "secret_encrypted")
+    lists: dict[int, list[dict[str, object]]] = {}
+    for row in rows:
+        lists.setdefault(int(row["group_id"]), []).append(row)
+    id_of_key = {str(group["full_path_key"]): int(group["id"]) for group in groups}
+    relying = []
+    for group in groups:
+        parts = str(group["full_path_key"]).split("/")
+        keys = ["/".join(parts[:depth]) for depth in range(len(parts), 0, -1)]  # nearest first
+        own = next((lists[id_of_key[key]] for key in keys if id_of_key.get(key) in lists), None)
+        if own is None or any(
+            (row["url"] is None or is_docker_hub_url(str(row["url"])))
+            and not row["secret_encrypted"]
+            for row in own
+        ):
+            relying.append(str(group["full_path"]))
+    return relying

@@ -77,6 +77,7 @@ FORM_CHANGES: dict[str, tuple[str | None, dict[str, str | list[str]]]] = {
     ),
     "/-/user_settings/personal_access_tokens/revoke": ("ada", {"name": "old"}),
     "/admin/settings": ("ada", {"registry_token_expire_minutes": "30"}),
+    "/admin/dependency_proxy/credentials": ("ada", {"identity": "hub", "secret": "hub-token"}),
     "/admin/users": (
         "ada",
         {"username": "newbie", "email": "newbie@example.com", "password": "long-password-1"},

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from app.config import Settings
+from app.dependency_proxy import credentials
 from app.dependency_proxy.bodies import StreamBody
 from app.dependency_proxy.cache import PullThroughCache
 from app.dependency_proxy.errors import (
@@ -27,7 +28,7 @@ from app.dependency_proxy.services.get_blob import get_blob, head_blob
 from app.dependency_proxy.services.get_manifest import get_manifest
 from app.dependency_proxy.services.remove_upstream import remove_upstream
 from app.dependency_proxy.upstream_lists import set_docker_hub_credentials
-from app.dependency_proxy.upstreams import split_host, upstreams_for
+from app.dependency_proxy.upstreams import DefaultCredentials, split_host, upstreams_for
 from app.errors import NotFound
 from app.groups import services as groups
 from tests.support.fake_upstream import FakeUpstream
@@ -253,3 +254,29 @@ async def test_one_account_on_two_registries_is_two_fingerprints(
     entries = await upstreams_for(group, hub_settings, None)
     fingerprints = {entry.credentials.fingerprint for entry in entries if entry.credentials}
     assert len(fingerprints) == 2
+
+
+async def test_instance_defaults_serve_docker_hub_only_where_a_group_set_none(
+    cache: PullThroughCache, hub_settings: Settings, x: FakeUpstream, y: FakeUpstream
+) -> None:
+    defaults = DefaultCredentials(
+        credentials.encrypt(hub_settings.secret_key, "alice"),
+        credentials.encrypt(hub_settings.secret_key, "alice-secret"),
+    )
+    digest = x.add_blob("private/app", LAYER)
+    plain = await groups.create_group("relies")
+    await add_upstream(None, plain, hub_settings, url=y.url, name="y")
+    entries = await upstreams_for(plain, hub_settings, defaults)
+    hub, other = entries
+    assert hub.docker_hub and hub.credentials is not None and hub.credentials.username == "alice"
+    assert other.credentials is None  # never sent to another registry
+    pull = PullContext(group=plain, setting=await setting_for(plain), upstreams=entries)
+    assert await read(await get_blob(cache, pull, "private/app", digest)) == LAYER
+
+    own = await groups.create_group("own-creds")
+    await set_docker_hub_credentials(own, hub_settings, "alice", "wrong")
+    [own_hub] = await upstreams_for(own, hub_settings, defaults)
+    assert own_hub.credentials is not None and own_hub.credentials.password == "wrong"
+    pull = PullContext(group=own, setting=await setting_for(own), upstreams=(own_hub,))
+    with pytest.raises(UpstreamDenied):  # the group's own (wrong) ones win
+        await get_blob(cache, pull, "private/app", digest)
