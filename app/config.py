@@ -76,6 +76,9 @@ class Settings:
     s3_region: str = ""  # default: the AWS chain's (AWS_DEFAULT_REGION, profile)
     s3_prefix: str = ""  # keys are <prefix>blobs/sha256/ab/<hex>
     s3_redirect: bool = False  # cached blobs: 307 to a pre-signed URL
+    # Registry-mirror mode: plain Docker Hub paths (/v2/library/alpine/...) are
+    # answered from this group's cache (dockerd's registry-mirrors and the like).
+    mirror_group: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -210,6 +213,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "s3_region": str,
     "s3_prefix": _parse_prefix,
     "s3_redirect": _parse_bool,
+    "mirror_group": lambda value: value.strip().strip("/"),
 }
 
 

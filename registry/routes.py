@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from app.config import Settings
 from app.dependency_proxy.cache import PullThroughCache
 from app.dependency_proxy.errors import InvalidReference
-from app.dependency_proxy.references import Kind, Reference, parse_path
+from app.dependency_proxy.references import Kind, Reference, parse_mirror_path, parse_path
 from app.dependency_proxy.services.authorize_pull import PullContext, authorize_pull
 from app.dependency_proxy.services.get_blob import get_blob, head_blob
 from app.dependency_proxy.services.get_manifest import get_manifest
@@ -54,19 +54,30 @@ def _not_a_route(path: str) -> Response:
     return oci_error(404, "UNSUPPORTED", "the Dependency Proxy serves only manifests and blobs")
 
 
+def _parse(path: str, settings: Settings) -> Reference:
+    """A Dependency Proxy path; in registry-mirror mode also a plain Docker Hub one
+    (`library/alpine/manifests/3.19`), answered from the mirror group's cache."""
+    try:
+        return parse_path(path)
+    except InvalidReference as error:
+        if error.part != "path" or not settings.mirror_group:
+            raise
+    return parse_mirror_path(path, settings.mirror_group)
+
+
 async def v2_dispatch(request: Request) -> Response:
     path: str = request.path_params["path"]
     if request.method not in READ_METHODS:
         return oci_error(
             405, "UNSUPPORTED", "the Dependency Proxy is read-only: pushes are not supported"
         )
+    settings: Settings = request.app.state.settings
     try:
-        reference = parse_path(path)
+        reference = _parse(path, settings)
     except InvalidReference as error:
         if error.part == "path":
             return _not_a_route(path)
         return error_response(error, "manifests")
-    settings: Settings = request.app.state.settings
     scope = f"repository:{reference.repository}:pull"
     claims = bearer_claims(request, settings)
     if claims is None:

@@ -37,6 +37,8 @@ class Reference:
     image: str
     kind: Kind
     reference: str  # a tag or a digest for manifests, a digest for blobs
+    #: Registry-mirror mode: the plain name the client asked for (`library/alpine`).
+    mirror_name: str | None = None
 
     @property
     def is_digest(self) -> bool:
@@ -45,6 +47,8 @@ class Reference:
     @property
     def repository(self) -> str:
         """The repository name as clients send it in token scopes."""
+        if self.mirror_name is not None:
+            return self.mirror_name
         return f"{self.group_path}{PROXY_SEGMENT}{self.image}"
 
 
@@ -84,20 +88,49 @@ def parse_repository(repository: str) -> tuple[str, str]:
     return group_path, validate_image(image)
 
 
-def parse_path(path: str) -> Reference:
-    """Parse what follows `/v2/`: `<repository>/(manifests|blobs)/<reference>`."""
+def _split_path(path: str) -> tuple[str, Kind, str]:
     for kind in Kind:
         repository, separator, reference = path.rpartition(f"/{kind.value}/")
         if separator:
             break
     else:
         raise InvalidReference("not a manifest or blob path", part="path")
-    group_path, image = parse_repository(repository)
     if kind is Kind.MANIFEST:
-        reference = validate_manifest_reference(reference)
-    else:
-        reference = validate_digest(reference)
+        return repository, kind, validate_manifest_reference(reference)
+    return repository, kind, validate_digest(reference)
+
+
+def parse_path(path: str) -> Reference:
+    """Parse what follows `/v2/`: `<repository>/(manifests|blobs)/<reference>`."""
+    repository, kind, reference = _split_path(path)
+    group_path, image = parse_repository(repository)
     return Reference(group_path=group_path, image=image, kind=kind, reference=reference)
+
+
+def mirror_image(name: str) -> str:
+    """The image a plain Docker Hub name means in the mirror group's cache:
+    `library/alpine` is the `alpine` a proxy pull caches, so both share rows."""
+    name = validate_image(name)
+    namespace, _, rest = name.partition("/")
+    return rest if namespace == "library" and rest and "/" not in rest else name
+
+
+def parse_mirror_repository(name: str, mirror_group: str) -> tuple[str, str]:
+    """A plain Docker Hub repository (`library/alpine`, `bitnami/redis`) in mirror
+    mode → (the mirror group's path, the image there)."""
+    if PROXY_SEGMENT in f"/{name}/":
+        raise InvalidReference(f"{name!r} is not a plain repository name", part="path")
+    return mirror_group, mirror_image(name)
+
+
+def parse_mirror_path(path: str, mirror_group: str) -> Reference:
+    """A registry-mirror request (`library/alpine/manifests/3.19`): the mirror group's
+    image, scoped for tokens by the plain name the client asked for."""
+    repository, kind, reference = _split_path(path)
+    group_path, image = parse_mirror_repository(repository, mirror_group)
+    return Reference(
+        group_path=group_path, image=image, kind=kind, reference=reference, mirror_name=repository
+    )
 
 
 def manifest_file_name(image: str, reference: str) -> str:
