@@ -6,8 +6,8 @@ with other upstreams never reach those bytes.
 Upstreams: the Docker-Hub-like reference registry (the instance's default,
 token auth), Debian's ``docker-registry`` behind htpasswd Basic auth, and a
 second token-auth registry on ``127.77.N.1:80`` (a host without a port, so it
-can lead an image name). Pulls with skopeo; raw HTTP where the answer's code
-and headers are what is checked.
+can lead an image name). Pulls with skopeo, podman and ctr; raw HTTP where the
+answer's code and headers are what is checked.
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.conftest import require
+from tests.e2e.test_pull_with_containerd import assert_content_holds
+from tests.e2e.test_pull_with_podman import Podman, assert_podman_holds
 from tests.e2e.test_pull_with_skopeo import assert_dir_holds, copy_to_dir, skopeo
+from tests.support.containerd import Containerd
 from tests.support.dockyard_server import Account, DockyardServer
 from tests.support.fixtures import SeededReferenceRegistry
 from tests.support.images import Image, push_small_image
@@ -331,3 +335,38 @@ def test_groups_with_other_upstreams_never_reach_those_bytes(
     assert blob_count(server, wrong) == 0
     assert private.count(method="HEAD") >= 1  # asked, with its own (wrong) credentials
     assert not [entry for entry in private.access_log() if entry.status == 200]
+
+
+def test_podman_and_ctr_pull_through_the_other_upstreams(
+    server: DockyardServer,
+    ursula: Account,
+    counted: tuple[SeededReferenceRegistry, Htpasswd, Tokened],
+    tmp_path: Path,
+) -> None:
+    _, private, team = counted
+    podman = Podman(tmp_path / "podman")
+    try:
+        reference = f"{server.prefix('multi')}/{team.host}/team/tokenonly:1"
+        podman.pull(reference, creds=creds(ursula))
+        assert_podman_holds(podman, reference, team.images["tokenonly"])
+    finally:
+        podman.close()
+
+    daemon = Containerd(tmp_path / "containerd", require("containerd"), require("ctr"))
+    daemon.start()
+    try:
+        daemon.ctr(
+            "images",
+            "pull",
+            "--plain-http",
+            "--user",
+            creds(ursula),
+            "--snapshotter",
+            "native",
+            "--platform",
+            "linux/amd64",
+            f"{server.prefix('multi')}/tools/htonly:1",
+        )
+        assert_content_holds(daemon, private.images["htonly"])
+    finally:
+        daemon.stop()
