@@ -12,7 +12,7 @@ from starlette.responses import Response
 from app.accounts.principal import Principal
 from app.dependency_proxy.services.add_upstream import add_upstream
 from app.dependency_proxy.services.remove_upstream import remove_upstream
-from app.dependency_proxy.upstream_lists import CACHE_VALIDITY_MAX_HOURS
+from app.dependency_proxy.upstream_lists import CACHE_VALIDITY_MAX_HOURS, MAX_UPSTREAMS
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.groups.models import Group
 from web.guards import parse_int_field, text
@@ -22,8 +22,8 @@ from web.settings import PAGE, back, page
 FORM_FIELDS = ("url", "name", "username", "position", "cache_validity_hours")
 
 
-def _optional_int(value: str, label: str, maximum: int) -> int | None:
-    return parse_int_field(value, label, minimum=0, maximum=maximum) if value else None
+def _optional_int(value: str, label: str, minimum: int, maximum: int) -> int | None:
+    return parse_int_field(value, label, minimum=minimum, maximum=maximum) if value else None
 
 
 async def add(request: Request, principal: Principal, group: Group) -> Response:
@@ -40,9 +40,9 @@ async def add(request: Request, principal: Principal, group: Group) -> Response:
             name=values["name"] or None,
             username=values["username"] or None,
             password=password,
-            position=_optional_int(values["position"], "Position", 100) or None,
+            position=_optional_int(values["position"], "Position", 1, MAX_UPSTREAMS),
             cache_validity_hours=_optional_int(
-                values["cache_validity_hours"], "Cache validity", CACHE_VALIDITY_MAX_HOURS
+                values["cache_validity_hours"], "Cache validity", 0, CACHE_VALIDITY_MAX_HOURS
             ),
         )
     except (InvalidInput, AlreadyExists) as error:

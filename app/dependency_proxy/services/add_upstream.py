@@ -7,6 +7,7 @@ holds, or a name it already uses, is refused.
 
 from __future__ import annotations
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.accounts.principal import Principal
@@ -49,6 +50,27 @@ async def add_upstream(
     name = check_name(name if name is not None else default_name(base))
     check_credentials(username, password)
     check_validity(cache_validity_hours)
+    try:
+        return await _insert(
+            group, settings, base, name, username, password, position, cache_validity_hours
+        )
+    except IntegrityError:
+        # Another change of the same list won the race (the unique name caught it).
+        raise AlreadyExists(
+            f"the upstream list of {group.full_path} changed meanwhile: try again"
+        ) from None
+
+
+async def _insert(
+    group: Group,
+    settings: Settings,
+    base: str | None,
+    name: str,
+    username: str | None,
+    password: str | None,
+    position: int | None,
+    cache_validity_hours: int | None,
+) -> UpstreamView:
     async with in_transaction():
         rows = await own_rows(group)
         if len(rows) >= MAX_UPSTREAMS:
