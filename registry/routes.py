@@ -26,7 +26,7 @@ from app.dependency_proxy.services.get_blob import get_blob, head_blob
 from app.dependency_proxy.services.get_manifest import get_manifest
 from app.errors import DockyardError
 from registry.auth import bearer_claims, challenge, principal_for
-from registry.blob_responses import blob_headers, blob_response
+from registry.blob_responses import blob_head_response, blob_response
 from registry.errors import API_VERSION_HEADER, error_response, oci_error
 from registry.token import token_endpoint
 
@@ -97,7 +97,9 @@ async def v2_dispatch(request: Request) -> Response:
             )
         if reference.kind is Kind.MANIFEST:
             return await _manifest(request, cache, pull, reference)
-        return await _blob(request, cache, pull, reference)
+        if reference.kind is Kind.BLOB:
+            return await _blob(request, cache, pull, reference)
+        return oci_error(404, "UNSUPPORTED", f"{reference.kind.value} are not served yet")
     except DockyardError as error:
         return error_response(error, reference.kind.value)
 
@@ -125,11 +127,7 @@ async def _blob(
 ) -> Response:
     if request.method == "HEAD":
         info = await head_blob(cache, pull, reference.image, reference.reference)
-        return Response(
-            b"",
-            headers=blob_headers(info.digest, info.size, "HIT"),
-            media_type="application/octet-stream",
-        )
+        return blob_head_response(request, info)
     body = await get_blob(cache, pull, reference.image, reference.reference)
     return blob_response(request, body)
 

@@ -27,6 +27,8 @@ _ANY_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 class Kind(StrEnum):
     MANIFEST = "manifests"
     BLOB = "blobs"
+    TAGS = "tags"  # `<repository>/tags/list`: reference is "list"
+    REFERRERS = "referrers"  # OCI 1.1 `<repository>/referrers/<digest>`
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,21 @@ def validate_digest(digest: str) -> str:
     raise InvalidReference(f"invalid digest {digest!r}", part="digest")
 
 
+def validate_tag(tag: str) -> str:
+    if not TAG_RE.match(tag):
+        raise InvalidReference(f"invalid tag {tag!r}", part="tag")
+    return tag
+
+
 def validate_manifest_reference(reference: str) -> str:
+    """A tag or a digest. Anything else names no manifest: part "reference",
+    which the registry answers 404 MANIFEST_UNKNOWN, as the CNCF registry does."""
     if ":" in reference:
         return validate_digest(reference)
     if not TAG_RE.match(reference):
-        raise InvalidReference(f"invalid tag {reference!r}", part="tag")
+        raise InvalidReference(
+            f"{reference!r} is neither a tag nor a digest: no such manifest", part="reference"
+        )
     return reference
 
 
@@ -84,18 +96,29 @@ def parse_repository(repository: str) -> tuple[str, str]:
     return group_path, validate_image(image)
 
 
-def parse_path(path: str) -> Reference:
-    """Parse what follows `/v2/`: `<repository>/(manifests|blobs)/<reference>`."""
-    for kind in Kind:
+def _split(path: str) -> tuple[str, Kind, str]:
+    """`<repository>/<kind>/<reference>`, split at the last kind segment: an image
+    may itself be called `blobs` or `manifests` (`.../containers/blobs/manifests/1`)."""
+    if path.endswith("/tags/list"):
+        return path.removesuffix("/tags/list"), Kind.TAGS, "list"
+    best: tuple[str, Kind, str] | None = None
+    for kind in (Kind.MANIFEST, Kind.BLOB, Kind.REFERRERS):
         repository, separator, reference = path.rpartition(f"/{kind.value}/")
-        if separator:
-            break
-    else:
-        raise InvalidReference("not a manifest or blob path", part="path")
+        if separator and (best is None or len(repository) > len(best[0])):
+            best = (repository, kind, reference)
+    if best is None:
+        raise InvalidReference("not a manifest, blob, tags or referrers path", part="path")
+    return best
+
+
+def parse_path(path: str) -> Reference:
+    """Parse what follows `/v2/`: `<repository>/(manifests|blobs|referrers)/<reference>`
+    or `<repository>/tags/list`."""
+    repository, kind, reference = _split(path)
     group_path, image = parse_repository(repository)
     if kind is Kind.MANIFEST:
         reference = validate_manifest_reference(reference)
-    else:
+    elif kind is not Kind.TAGS:
         reference = validate_digest(reference)
     return Reference(group_path=group_path, image=image, kind=kind, reference=reference)
 

@@ -256,7 +256,7 @@ class UpstreamClient:
 
     def _manifest_path(self, image: str, reference: str) -> str:
         if not (_TAG.match(reference) or _DIGEST.match(reference)):
-            raise InvalidReference(f"invalid tag or digest: {reference!r}", part="tag")
+            raise InvalidReference(f"invalid tag or digest: {reference!r}", part="reference")
         return f"/v2/{_checked_name(image)}/manifests/{reference}"
 
     def _blob_path(self, image: str, digest: str) -> str:

@@ -207,19 +207,22 @@ async def get_blob(cache: PullThroughCache, pull: PullContext, image: str, diges
 async def head_blob(
     cache: PullThroughCache, pull: PullContext, image: str, digest: str
 ) -> BlobInfo:
-    """Size of a blob the group may read; asks the upstream unless the group holds it.
+    """Size of a blob the group may read, never downloading its body.
 
-    A 2xx from the upstream is a confirmation like any other (`grants.py`); a
-    refusal leaves nothing behind.
+    HIT when the group holds it; otherwise (MISS) an upstream HEAD with the
+    group's credentials answers. Nothing is recorded for the group either way:
+    a HEAD caches nothing. A 2xx from the upstream is a confirmation like any
+    other (`grants.py`); a refusal leaves nothing behind.
     """
+    store = cache.store
     row = await _row(pull.group.id, digest)
-    if row is not None and (
-        cache.store.local_path(digest) is not None or not cache.store.keeps_files
-    ):
-        return BlobInfo(digest=digest, size=row.size)
+    if row is not None:
+        path = store.local_path(digest)
+        if path is not None or not store.keeps_files:
+            return BlobInfo(digest=digest, size=row.size, cache="HIT", path=path)
     key = grant_key(cache, pull, image, digest)
     try:
         size = await cache.grants.check(key, cache.upstream_head(image, digest, pull.credentials))
     except BlobUnknown:
         raise BlobUnknown(f"{digest} does not exist upstream") from None
-    return BlobInfo(digest=digest, size=size)
+    return BlobInfo(digest=digest, size=size, cache="MISS")
