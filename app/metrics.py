@@ -29,7 +29,8 @@ http_requests = Counter(
 )
 cache_requests = Counter(
     "dockyard_cache_requests",
-    "Dependency proxy lookups by kind (manifest, blob) and result (hit, miss, stale)",
+    "Dependency proxy lookups by kind (manifest, blob, tags, referrers) and result "
+    "(hit, miss, stale)",
     ["kind", "result"],
     registry=registry,
 )

@@ -21,7 +21,12 @@ def oci_error(
     return JSONResponse(body, status_code=status, headers={**API_VERSION_HEADER, **(headers or {})})
 
 
-INVALID_CODES = {"name": "NAME_INVALID", "tag": "TAG_INVALID", "digest": "DIGEST_INVALID"}
+INVALID_CODES = {
+    "name": "NAME_INVALID",
+    "tag": "TAG_INVALID",
+    "digest": "DIGEST_INVALID",
+    "pagination": "PAGINATION_NUMBER_INVALID",  # distribution's code for a bad `n`
+}
 
 
 _UNKNOWN_CODES = {"blobs": "BLOB_UNKNOWN", "tags": "NAME_UNKNOWN"}

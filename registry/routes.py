@@ -4,6 +4,7 @@
     GET|POST /jwt/auth
     GET|HEAD /v2/<group>/dependency_proxy/containers/<image>/manifests/<tag|digest>
     GET|HEAD /v2/<group>/dependency_proxy/containers/<image>/blobs/<digest>
+    GET|HEAD /v2/<group>/dependency_proxy/containers/<image>/tags/list?n=&last=
 
 Everything else under /v2/ gets an OCI error. This module only translates:
 services decide access and do the work.
@@ -11,7 +12,9 @@ services decide access and do the work.
 
 from __future__ import annotations
 
+import json
 import logging
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,6 +27,7 @@ from app.dependency_proxy.references import Kind, Reference, parse_path
 from app.dependency_proxy.services.authorize_pull import PullContext, authorize_pull
 from app.dependency_proxy.services.get_blob import get_blob, head_blob
 from app.dependency_proxy.services.get_manifest import get_manifest
+from app.dependency_proxy.services.list_tags import list_tags, page_request
 from app.errors import DockyardError
 from registry.auth import bearer_claims, challenge, principal_for
 from registry.blob_responses import blob_head_response, blob_response
@@ -99,6 +103,8 @@ async def v2_dispatch(request: Request) -> Response:
             return await _manifest(request, cache, pull, reference)
         if reference.kind is Kind.BLOB:
             return await _blob(request, cache, pull, reference)
+        if reference.kind is Kind.TAGS:
+            return await _tags(request, cache, pull, reference)
         return oci_error(404, "UNSUPPORTED", f"{reference.kind.value} are not served yet")
     except DockyardError as error:
         return error_response(error, reference.kind.value)
@@ -130,6 +136,29 @@ async def _blob(
         return blob_head_response(request, info)
     body = await get_blob(cache, pull, reference.image, reference.reference)
     return blob_response(request, body)
+
+
+async def _tags(
+    request: Request, cache: PullThroughCache, pull: PullContext, reference: Reference
+) -> Response:
+    query = request.query_params
+    n, last = page_request(query.get("n"), query.get("last"))
+    result = await list_tags(cache, pull, reference.image, n=n, last=last)
+    body = json.dumps({"name": reference.repository, "tags": list(result.tags)}).encode()
+    headers = {
+        **API_VERSION_HEADER,
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+        "X-Cache": result.cache,
+    }
+    if result.next_last is not None:
+        # The next page, on our own path (the upstream's Link names its own).
+        following = {"n": str(result.next_n)} if result.next_n is not None else {}
+        following["last"] = result.next_last
+        headers["Link"] = (
+            f'</v2/{reference.repository}/tags/list?{urlencode(following)}>; rel="next"'
+        )
+    return Response(body if request.method == "GET" else b"", headers=headers, media_type=None)
 
 
 routes: list[BaseRoute] = [

@@ -19,9 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from app.dependency_proxy.downloads import BlobDownloads
 from app.dependency_proxy.grants import BlobGrants
+from app.dependency_proxy.listings import FetchedReferrers, TagPage
+from app.dependency_proxy.short_cache import ShortCache
 from app.dependency_proxy.statistics import CacheStatistics
 from app.dependency_proxy.storage import BlobStore, open_store
 from app.dependency_proxy.upstream import UpstreamClient
+from app.dependency_proxy.upstream_auth import UpstreamCredentials
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -43,6 +46,10 @@ class PullThroughCache:
     # Revalidations of one tag in flight, shared by concurrent requests of one
     # group with the same upstream credentials (see services/get_manifest.py).
     manifest_flights: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
+    # Tag list pages, and tags the upstream said it does not have, per group and
+    # upstream credentials (`short_cache.py`; services/list_tags.py, get_manifest.py).
+    tag_lists: ShortCache[TagPage] = field(default_factory=lambda: ShortCache(60))
+    missing_tags: ShortCache[bool] = field(default_factory=lambda: ShortCache(60))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PullThroughCache:
@@ -56,6 +63,8 @@ class PullThroughCache:
             ),
             downloads=BlobDownloads(store, max_size=settings.blob_max_bytes),
             manifest_max_bytes=settings.manifest_max_bytes,
+            tag_lists=ShortCache(settings.tags_list_cache_seconds),
+            missing_tags=ShortCache(settings.negative_cache_seconds),
         )
 
     async def start(self) -> None:
@@ -85,3 +94,26 @@ class PullThroughCache:
             return await self.upstream.head_blob(image, digest, credentials)
 
         return head
+
+    async def upstream_tags(
+        self,
+        image: str,
+        credentials: UpstreamCredentials | None,
+        *,
+        n: int | None,
+        last: str | None,
+    ) -> TagPage:
+        """One page of the image's tags upstream (the seam for upstream selection)."""
+        return await self.upstream.list_tags(image, credentials, n=n, last=last)
+
+    async def upstream_referrers(
+        self,
+        image: str,
+        digest: str,
+        credentials: UpstreamCredentials | None,
+        artifact_type: str | None,
+    ) -> FetchedReferrers | None:
+        """The upstream's referrers API answer; None when it has none (404)."""
+        return await self.upstream.get_referrers(
+            image, digest, credentials, artifact_type=artifact_type
+        )

@@ -30,6 +30,15 @@ from app.dependency_proxy.errors import (
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
+from app.dependency_proxy.listings import (
+    OCI_INDEX,
+    TAG_LIST_MAX_BYTES,
+    FetchedReferrers,
+    TagPage,
+    is_index,
+    next_page,
+    parse_tags,
+)
 from app.dependency_proxy.upstream_auth import (
     RegistryAuth,
     TokenStore,
@@ -252,6 +261,70 @@ class UpstreamClient:
             raise UpstreamUnavailable(f"upstream did not give the size of {image}@{digest}")
         return int(length)
 
+    async def list_tags(
+        self,
+        image: str,
+        credentials: UpstreamCredentials | None,
+        *,
+        n: int | None = None,
+        last: str | None = None,
+    ) -> TagPage:
+        """One page of the repository's tags (`n`, `last` as the OCI spec pages them)."""
+        params: dict[str, str] = {}
+        if n is not None:
+            params["n"] = str(n)
+        if last:
+            params["last"] = last
+        path = f"/v2/{_checked_name(image)}/tags/list"
+        async with self._guard():
+            response = await self._send("GET", path, image, credentials, params=params)
+            try:
+                self._raise_for_status(
+                    response, image, credentials, ManifestUnknown(f"repository unknown: {image}")
+                )
+                content = await _read_capped(response, TAG_LIST_MAX_BYTES, f"tag list of {image}")
+            finally:
+                await response.aclose()
+        tags = parse_tags(content, image)
+        next_last, next_n = next_page(response.headers.get("link", ""))
+        return TagPage(tags, next_last, next_n)
+
+    async def get_referrers(
+        self,
+        image: str,
+        digest: str,
+        credentials: UpstreamCredentials | None,
+        *,
+        artifact_type: str | None = None,
+    ) -> FetchedReferrers | None:
+        """The OCI 1.1 referrers of `digest`; None when the upstream has no
+        referrers API (it answered 404), so the caller falls back to the tag schema."""
+        if not _DIGEST.match(digest):
+            raise InvalidReference(f"invalid digest: {digest!r}", part="digest")
+        path = f"/v2/{_checked_name(image)}/referrers/{digest}"
+        params = {"artifactType": artifact_type} if artifact_type else {}
+        async with self._guard():
+            response = await self._send("GET", path, image, credentials, params=params)
+            try:
+                if response.status_code == 404:
+                    return None
+                self._raise_for_status(
+                    response, image, credentials, ManifestUnknown(f"manifest unknown: {image}")
+                )
+                content = await _read_capped(
+                    response, TAG_LIST_MAX_BYTES, f"referrers of {image}@{digest}"
+                )
+            finally:
+                await response.aclose()
+        media_type = _media_type(response.headers.get("content-type"))
+        if not is_index(content):
+            raise UpstreamUnavailable(f"upstream sent referrers of {image} that are no image index")
+        return FetchedReferrers(
+            content,
+            media_type or OCI_INDEX,
+            response.headers.get("oci-filters-applied", "").strip(),
+        )
+
     # -- plumbing ------------------------------------------------------------
 
     def _manifest_path(self, image: str, reference: str) -> str:
@@ -271,9 +344,10 @@ class UpstreamClient:
         image: str,
         credentials: UpstreamCredentials | None,
         accept: str | None = None,
+        params: dict[str, str] | None = None,
     ) -> httpx.Response:
         headers = {"Accept": accept} if accept else {}
-        request = self._http.build_request(method, path, headers=headers)
+        request = self._http.build_request(method, path, headers=headers, params=params)
         scope = f"repository:{self.upstream_name(image)}:pull"
         auth = RegistryAuth(self._tokens, credentials, scope)
         return await self._http.send(request, auth=auth, stream=True)
