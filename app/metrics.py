@@ -34,6 +34,12 @@ cache_requests = Counter(
     ["kind", "result"],
     registry=registry,
 )
+negative_cache_hits = Counter(
+    "dockyard_negative_cache_hits",
+    "Tag requests answered 404 from memory: the upstream said it lacks the tag moments ago "
+    "(DOCKYARD_NEGATIVE_CACHE_SECONDS), so it was not asked again",
+    registry=registry,
+)
 auth_throttled = Counter(
     "dockyard_auth_throttled",
     "Password checks refused by the guessing throttle, by surface (web, registry, password_change)",

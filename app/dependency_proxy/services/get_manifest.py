@@ -5,6 +5,13 @@ cached bytes are still current; concurrent revalidations of one tag share one
 upstream request; a per-group interval may skip the HEAD. By digest: immutable,
 served from cache without contacting the upstream. When the upstream fails,
 what is cached is served, marked stale.
+
+Negative cache: an upstream 404 for a tag is remembered for
+DOCKYARD_NEGATIVE_CACHE_SECONDS per (group, upstream credentials, image, tag),
+so a CI loop asking for a tag that does not exist (yet) does not spend the
+upstream's quota. It is never consulted across groups (another group's
+credentials may see what this group's cannot); an answer from the upstream for
+that key, or clearing the group's cache, forgets it.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 from app import clock, metrics
 from app.dependency_proxy.bodies import record_served
 from app.dependency_proxy.cache import PullThroughCache
+from app.dependency_proxy.clearing import progress_of
 from app.dependency_proxy.errors import ManifestUnknown, UpstreamDenied, UpstreamError
 from app.dependency_proxy.models import CacheStatus, Manifest
 from app.dependency_proxy.references import image_size, manifest_file_name
@@ -99,6 +107,25 @@ async def _store(
     )
 
 
+def _tag_key(pull: PullContext, image: str, tag: str) -> tuple[int, str, str, str]:
+    """Who asks which tag: answers for one key never answer another."""
+    return (pull.group.id, fingerprint_of(pull.credentials), image, tag)
+
+
+async def _known_missing(cache: PullThroughCache, pull: PullContext, image: str, tag: str) -> bool:
+    """Whether the upstream told this group (with these credentials) moments ago
+    that it has no such tag, and the group's cache was not cleared since."""
+    key = _tag_key(pull, image, tag)
+    entry = cache.missing_tags.get(key)
+    if entry is None or not entry.fresh:
+        return False
+    cleared = await progress_of(pull.group.id)
+    if cleared is not None and cleared.started_at >= entry.stored_at:
+        cache.missing_tags.drop(key)
+        return False
+    return True
+
+
 async def _revalidate(
     cache: PullThroughCache, pull: PullContext, image: str, tag: str, row: Manifest | None
 ) -> ManifestResult:
@@ -120,7 +147,10 @@ async def _revalidate(
             return _result(row, "STALE")
         raise
     except ManifestUnknown:
+        if cache.missing_tags.ttl > 0:
+            cache.missing_tags.put(_tag_key(pull, image, tag), True)
         raise ManifestUnknown(f"{image}:{tag} does not exist upstream") from None
+    cache.missing_tags.drop(_tag_key(pull, image, tag))
     stored = await _store(pull, image, tag, fetched, row)
     return _result(stored, "MISS")
 
@@ -137,9 +167,15 @@ async def _by_tag(
     ):
         await _touch(row, checked=False)
         return _result(row, "HIT")
+    if await _known_missing(cache, pull, image, tag):
+        metrics.negative_cache_hits.inc()
+        raise ManifestUnknown(
+            f"{image}:{tag} does not exist upstream (it said so less than "
+            f"{int(cache.missing_tags.ttl)} s ago; an Owner clearing the cache asks again now)"
+        )
     # Only requests of this group with the same upstream credentials share an
     # answer: after a credentials change, the next request asks with the new ones.
-    key = (pull.group.id, fingerprint_of(pull.credentials), image, tag)
+    key = _tag_key(pull, image, tag)
     flight = cache.manifest_flights.get(key)
     if flight is None:
         flight = asyncio.ensure_future(_revalidate(cache, pull, image, tag, row))
