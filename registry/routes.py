@@ -5,6 +5,7 @@
     GET|HEAD /v2/<group>/dependency_proxy/containers/<image>/manifests/<tag|digest>
     GET|HEAD /v2/<group>/dependency_proxy/containers/<image>/blobs/<digest>
     GET|HEAD /v2/<group>/dependency_proxy/containers/<image>/tags/list?n=&last=
+    GET|HEAD /v2/<group>/dependency_proxy/containers/<image>/referrers/<digest>?artifactType=
 
 Everything else under /v2/ gets an OCI error. This module only translates:
 services decide access and do the work.
@@ -27,6 +28,7 @@ from app.dependency_proxy.references import Kind, Reference, parse_path
 from app.dependency_proxy.services.authorize_pull import PullContext, authorize_pull
 from app.dependency_proxy.services.get_blob import get_blob, head_blob
 from app.dependency_proxy.services.get_manifest import get_manifest
+from app.dependency_proxy.services.get_referrers import get_referrers
 from app.dependency_proxy.services.list_tags import list_tags, page_request
 from app.errors import DockyardError
 from registry.auth import bearer_claims, challenge, principal_for
@@ -105,7 +107,7 @@ async def v2_dispatch(request: Request) -> Response:
             return await _blob(request, cache, pull, reference)
         if reference.kind is Kind.TAGS:
             return await _tags(request, cache, pull, reference)
-        return oci_error(404, "UNSUPPORTED", f"{reference.kind.value} are not served yet")
+        return await _referrers(request, cache, pull, reference)
     except DockyardError as error:
         return error_response(error, reference.kind.value)
 
@@ -159,6 +161,25 @@ async def _tags(
             f'</v2/{reference.repository}/tags/list?{urlencode(following)}>; rel="next"'
         )
     return Response(body if request.method == "GET" else b"", headers=headers, media_type=None)
+
+
+async def _referrers(
+    request: Request, cache: PullThroughCache, pull: PullContext, reference: Reference
+) -> Response:
+    artifact_type = request.query_params.get("artifactType") or None
+    result = await get_referrers(
+        cache, pull, reference.image, reference.reference, artifact_type=artifact_type
+    )
+    headers = {
+        **API_VERSION_HEADER,
+        "Content-Type": result.media_type,
+        "Content-Length": str(len(result.content)),
+        "X-Cache": result.cache,
+    }
+    if result.filters_applied:
+        headers["OCI-Filters-Applied"] = result.filters_applied
+    body = result.content if request.method == "GET" else b""
+    return Response(body, headers=headers, media_type=None)
 
 
 routes: list[BaseRoute] = [

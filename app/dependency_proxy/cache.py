@@ -46,10 +46,12 @@ class PullThroughCache:
     # Revalidations of one tag in flight, shared by concurrent requests of one
     # group with the same upstream credentials (see services/get_manifest.py).
     manifest_flights: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
-    # Tag list pages, and tags the upstream said it does not have, per group and
-    # upstream credentials (`short_cache.py`; services/list_tags.py, get_manifest.py).
+    # Tag list pages, tags the upstream said it does not have, and referrers, per
+    # group and upstream credentials (`short_cache.py`; services/list_tags.py,
+    # get_manifest.py, get_referrers.py).
     tag_lists: ShortCache[TagPage] = field(default_factory=lambda: ShortCache(60))
     missing_tags: ShortCache[bool] = field(default_factory=lambda: ShortCache(60))
+    referrer_lists: ShortCache[FetchedReferrers] = field(default_factory=lambda: ShortCache(60))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PullThroughCache:
@@ -65,6 +67,7 @@ class PullThroughCache:
             manifest_max_bytes=settings.manifest_max_bytes,
             tag_lists=ShortCache(settings.tags_list_cache_seconds),
             missing_tags=ShortCache(settings.negative_cache_seconds),
+            referrer_lists=ShortCache(settings.tags_list_cache_seconds),
         )
 
     async def start(self) -> None:
