@@ -270,24 +270,14 @@ class UpstreamClient:
         last: str | None = None,
     ) -> TagPage:
         """One page of the repository's tags (`n`, `last` as the OCI spec pages them)."""
-        params: dict[str, str] = {}
-        if n is not None:
-            params["n"] = str(n)
-        if last:
-            params["last"] = last
+        params = {"n": str(n)} if n is not None else {}
+        params |= {"last": last} if last else {}
         path = f"/v2/{_checked_name(image)}/tags/list"
-        async with self._guard():
-            response = await self._send("GET", path, image, credentials, params=params)
-            try:
-                self._raise_for_status(
-                    response, image, credentials, ManifestUnknown(f"repository unknown: {image}")
-                )
-                content = await _read_capped(response, TAG_LIST_MAX_BYTES, f"tag list of {image}")
-            finally:
-                await response.aclose()
-        tags = parse_tags(content, image)
-        next_last, next_n = next_page(response.headers.get("link", ""))
-        return TagPage(tags, next_last, next_n)
+        answer = await self._get_listing(path, image, credentials, params, f"tag list of {image}")
+        if answer is None:
+            raise ManifestUnknown(f"repository unknown: {image}")
+        headers, content = answer
+        return TagPage(parse_tags(content, image), *next_page(headers.get("link", "")))
 
     async def get_referrers(
         self,
@@ -303,27 +293,34 @@ class UpstreamClient:
             raise InvalidReference(f"invalid digest: {digest!r}", part="digest")
         path = f"/v2/{_checked_name(image)}/referrers/{digest}"
         params = {"artifactType": artifact_type} if artifact_type else {}
+        what = f"referrers of {image}@{digest}"
+        answer = await self._get_listing(path, image, credentials, params, what)
+        if answer is None:
+            return None
+        headers, content = answer
+        if not is_index(content):
+            raise UpstreamUnavailable(f"upstream sent {what} that are no image index")
+        media_type = _media_type(headers.get("content-type")) or OCI_INDEX
+        return FetchedReferrers(content, media_type, headers.get("oci-filters-applied", "").strip())
+
+    async def _get_listing(
+        self,
+        path: str,
+        image: str,
+        credentials: UpstreamCredentials | None,
+        params: dict[str, str],
+        what: str,
+    ) -> tuple[httpx.Headers, bytes] | None:
+        """A GET of a tag list or referrers document (capped); None for a 404."""
         async with self._guard():
             response = await self._send("GET", path, image, credentials, params=params)
             try:
                 if response.status_code == 404:
                     return None
-                self._raise_for_status(
-                    response, image, credentials, ManifestUnknown(f"manifest unknown: {image}")
-                )
-                content = await _read_capped(
-                    response, TAG_LIST_MAX_BYTES, f"referrers of {image}@{digest}"
-                )
+                self._raise_for_status(response, image, credentials, ManifestUnknown(what))
+                return response.headers, await _read_capped(response, TAG_LIST_MAX_BYTES, what)
             finally:
                 await response.aclose()
-        media_type = _media_type(response.headers.get("content-type"))
-        if not is_index(content):
-            raise UpstreamUnavailable(f"upstream sent referrers of {image} that are no image index")
-        return FetchedReferrers(
-            content,
-            media_type or OCI_INDEX,
-            response.headers.get("oci-filters-applied", "").strip(),
-        )
 
     # -- plumbing ------------------------------------------------------------
 
