@@ -72,6 +72,21 @@ def test_skopeo_list_tags_through_dockyard(
     assert listed["Repository"].endswith(f"{owner.group}/dependency_proxy/containers/tagged")
 
 
+def test_skopeo_inspect_needs_no_tags_flag_any_more(
+    dockyard: DockyardServer, owner: Account, tagged: list[str]
+) -> None:
+    result = subprocess.run(
+        [
+            require("skopeo"), "inspect", "--tls-verify=false",
+            "--creds", f"{owner.username}:{owner.token}",
+            f"docker://{dockyard.prefix(owner.group)}/tagged:2.0",
+        ],
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout)["RepoTags"] == tagged
+
+
 def test_pages_follow_the_link_header_on_our_own_path(
     dockyard: DockyardServer, owner: Account, tagged: list[str]
 ) -> None:
