@@ -5,14 +5,16 @@ asking group: `(group id, upstream credentials fingerprint, ...)`. One group's
 answer is never served to another group, nor to the same group after its
 credentials changed (the fingerprint changes with them). An entry is fresh for
 `ttl` seconds; a stale one stays (bounded in number, oldest use dropped first)
-so that a failing upstream can still be answered from it.
+so that a failing upstream can still be answered from it. Concurrent fetches of
+one key share one upstream request (`fetch_once`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -36,6 +38,7 @@ class ShortCache(Generic[V]):
         self.ttl = ttl
         self._entries: OrderedDict[Hashable, tuple[V, datetime, float]] = OrderedDict()
         self._max_entries = max_entries
+        self._flights: dict[Hashable, asyncio.Future[V]] = {}
 
     def get(self, key: Hashable) -> Entry[V] | None:
         found = self._entries.get(key)
@@ -50,6 +53,23 @@ class ShortCache(Generic[V]):
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
+
+    async def fetch_once(self, key: Hashable, fetch: Callable[[], Awaitable[V]]) -> V:
+        """`fetch()` and store its value; concurrent callers with the same key share
+        one call (and its failure)."""
+        flight = self._flights.get(key)
+        if flight is None:
+
+            async def run() -> V:
+                value = await fetch()
+                self.put(key, value)
+                return value
+
+            flight = asyncio.ensure_future(run())
+            self._flights[key] = flight
+            flight.add_done_callback(lambda _: self._flights.pop(key, None))
+        # shield: one client going away must not cancel the others' request.
+        return await asyncio.shield(flight)
 
     def drop(self, key: Hashable) -> None:
         self._entries.pop(key, None)

@@ -96,9 +96,10 @@ async def get_referrers(
     else:
         try:
             # Unfiltered, so one cached answer serves every artifactType.
-            fetched = await _from_upstream(cache, pull, image, digest, None)
+            fetched = await cache.referrer_lists.fetch_once(
+                key, lambda: _from_upstream(cache, pull, image, digest, None)
+            )
             result = "MISS"
-            cache.referrer_lists.put(key, fetched)
         except UpstreamError as error:
             if entry is None or isinstance(error, UpstreamDenied):
                 raise

@@ -74,7 +74,9 @@ async def list_tags(
         metrics.cache_requests.labels("tags", "hit").inc()
         return _result(entry.value, "HIT", n, last)
     try:
-        page = await cache.upstream_tags(image, pull.credentials, n=n, last=last)
+        page = await cache.tag_lists.fetch_once(
+            key, lambda: cache.upstream_tags(image, pull.credentials, n=n, last=last)
+        )
     except UpstreamError as error:
         # Down or rate-limited: the last page is better than nothing. A refusal
         # (credentials changed upstream) is not papered over.
@@ -84,6 +86,5 @@ async def list_tags(
         raise
     except ManifestUnknown:
         raise ManifestUnknown(f"{image} does not exist upstream") from None
-    cache.tag_lists.put(key, page)
     metrics.cache_requests.labels("tags", "miss").inc()
     return _result(page, "MISS", n, last)

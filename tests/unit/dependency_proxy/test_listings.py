@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from app.dependency_proxy import short_cache
@@ -87,3 +89,38 @@ def test_short_cache_entries_go_stale_and_the_oldest_use_is_dropped(
     assert cache.get("b") is None and cache.get("a") is not None
     cache.drop_where(lambda key: key == "a")
     assert cache.get("a") is None and len(cache) == 1
+
+
+async def test_concurrent_fetches_of_one_key_share_one_request() -> None:
+    cache: ShortCache[str] = ShortCache(ttl=60)
+    calls = 0
+    release = asyncio.Event()
+
+    async def fetch() -> str:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return "page"
+
+    waiting = [asyncio.create_task(cache.fetch_once("k", fetch)) for _ in range(5)]
+    other = asyncio.create_task(cache.fetch_once("other", fetch))
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*waiting, other) == ["page"] * 6
+    assert calls == 2  # one per key
+    entry = cache.get("k")
+    assert entry is not None and entry.value == "page" and entry.fresh
+
+
+async def test_a_failed_fetch_fails_every_waiter_and_stores_nothing() -> None:
+    cache: ShortCache[str] = ShortCache(ttl=60)
+
+    async def fetch() -> str:
+        await asyncio.sleep(0)
+        raise UpstreamUnavailable("down")
+
+    results = await asyncio.gather(
+        *(cache.fetch_once("k", fetch) for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(result, UpstreamUnavailable) for result in results)
+    assert cache.get("k") is None
