@@ -1,7 +1,8 @@
 """The composition root: one Starlette application with every surface mounted.
 
-This is the only module that imports the surfaces (`registry`, `web`,
-`app.gql`); they never import one another.
+This is the only module that imports the surfaces (`registry`, `web`, the
+HTTP API `app.api`); they never import one another. Every request is
+authenticated once, here, by `app.identity` (see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,10 +23,10 @@ from starlette.routing import BaseRoute
 
 from app import db, health
 from app.accounts import housekeeping, user_sessions
-from app.accounts.sessions import principal_from_session
 from app.config import Settings, load_settings, prepare_data_dir
 from app.dependency_proxy.cleanup import run_cleanup_forever
 from app.external_url import ExternalUrlCheck, HostMismatches
+from app.identity import DockyardAuthentication, principal_of
 from app.logging import AccessLogMiddleware
 from app.request_limits import RequestBodyLimit
 from app.runtime import Runtime
@@ -47,10 +49,7 @@ async def _error_page(request: Request, status: int, message: str) -> Response:
     """The site's own error page, signed-in header included."""
     from web.rendering import error_page
 
-    principal = None
-    if "session" in request.scope:
-        principal = await principal_from_session(request.session)
-    return error_page(request, status, message, principal)
+    return error_page(request, status, message, principal_of(request))
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -109,11 +108,11 @@ async def _body_too_large(request: Request, message: str) -> Response:
 
 
 def _routes(settings: Settings) -> list[BaseRoute]:
-    from app.gql.routes import routes as graphql_routes
+    from app.api.routes import routes as api_routes
     from registry.routes import routes as registry_routes
     from web.routes import routes as web_routes
 
-    return [*health.routes, *registry_routes, *graphql_routes, *web_routes]
+    return [*health.routes, *registry_routes, *api_routes, *web_routes]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -152,7 +151,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 same_site="lax",
                 https_only=urlsplit(settings.external_url).scheme == "https",
             ),
-            # Inside the session middleware: the error page shows who is signed in.
+            # Inside the session middleware (it reads the session cookie): every
+            # request becomes a principal, once, for every surface.
+            Middleware(AuthenticationMiddleware, backend=DockyardAuthentication(settings)),
+            # Inside authentication: the error page shows who is signed in.
             Middleware(
                 RequestBodyLimit,
                 max_bytes=settings.max_body_bytes,

@@ -31,7 +31,8 @@ from app.dependency_proxy.services.get_manifest import get_manifest
 from app.dependency_proxy.services.get_referrers import get_referrers
 from app.dependency_proxy.services.list_tags import list_tags, page_request
 from app.errors import DockyardError
-from registry.auth import bearer_claims, challenge, principal_for
+from app.identity import principal_of
+from registry.auth import challenge, principal_gone, registry_claims
 from registry.blob_responses import blob_head_response, blob_response
 from registry.errors import API_VERSION_HEADER, error_response, oci_error
 from registry.token import token_endpoint
@@ -43,8 +44,7 @@ READ_METHODS = ("GET", "HEAD")
 
 async def v2_root(request: Request) -> Response:
     settings: Settings = request.app.state.settings
-    claims = bearer_claims(request, settings)
-    if claims is None or await principal_for(claims) is None:
+    if principal_of(request) is None:
         return challenge(settings)
     return JSONResponse({}, headers=API_VERSION_HEADER)
 
@@ -74,16 +74,16 @@ async def v2_dispatch(request: Request) -> Response:
         return error_response(error, "manifests")
     settings: Settings = request.app.state.settings
     scope = f"repository:{reference.repository}:pull"
-    claims = bearer_claims(request, settings)
+    claims = registry_claims(request)
+    principal = principal_of(request)
     if claims is None:
         return challenge(settings, scope=scope)
-    principal = await principal_for(claims)
-    if principal is None:
+    if principal is None or principal_gone(request):
         return challenge(
             settings,
             scope=scope,
             error="invalid_token",
-            message="the token was revoked or its owner blocked",
+            message="the token was revoked, its owner blocked or their password changed",
         )
     cache: PullThroughCache = request.app.state.cache
     try:

@@ -7,14 +7,13 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from web import active_sessions, admin, api_v4, auth, graphql_explorer, groups, passwords, tokens
+from web import active_sessions, admin, auth, graphql_explorer, groups, passwords, tokens
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 STATIC_PREFIX = "/-/static"
 
 routes: list[BaseRoute] = [
     Mount(STATIC_PREFIX, app=StaticFiles(directory=FRONTEND_DIR, check_dir=False), name="static"),
-    *api_v4.routes,  # GitLab's REST cache purge (owned by the GraphQL engineer)
     *auth.routes,
     *tokens.routes,
     *passwords.routes,

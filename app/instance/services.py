@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app import clock
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.models import User
+from app.accounts.policy import require_admin
 from app.accounts.principal import Principal
 from app.config import Settings
-from app.errors import AlreadyExists, InvalidInput, PermissionDenied
+from app.errors import AlreadyExists, InvalidInput
 from app.instance.models import InstanceSetting
 
 INITIAL_ROOT_PASSWORD_FILE = "initial_root_password"
@@ -47,8 +48,7 @@ async def update_instance_settings(
     dependency_proxy_enabled: bool | None = None,
     registry_token_expire_minutes: int | None = None,
 ) -> InstanceSettings:
-    if not principal.is_admin or not principal.has_scope("api"):
-        raise PermissionDenied("only administrators may change instance settings")
+    require_admin(principal, "change instance settings")
     row = await _row()
     if dependency_proxy_enabled is not None:
         row.dependency_proxy_enabled = dependency_proxy_enabled

@@ -26,15 +26,17 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 
 from app import db
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts import user_sessions
 from app.config import Settings, load_settings
 from app.gql.schema import schema
-from app.groups import services as groups
+from app.groups import access_tokens, deploy_tokens
+from app.groups import records as groups
 from app.groups.models import AccessLevel
 from tests.functional.web.conftest import PASSWORD, csrf_of, make_user
 from tests.security.tenancy_state import database_state
 from tests.support.cache_rows import add_manifest
+from tests.support.operator import OPERATOR
 from web import routes as web_routes
 from web.groups import GROUP_PAGES
 
@@ -70,6 +72,12 @@ FORM_CHANGES: dict[str, tuple[str | None, dict[str, str | list[str]]]] = {
         {"name": "new", "scopes": ["api"], "expires_at": ""},
     ),
     "/-/user_settings/personal_access_tokens/revoke": ("ada", {"name": "old"}),
+    "/-/user_settings/personal_access_tokens/rotate": ("ada", {"name": "old"}),
+    "/groups/acme/-/settings/access_tokens": (
+        "ada",
+        {"name": "new-bot", "role": "reporter", "scopes": ["read_api"], "expires_at": ""},
+    ),
+    "/groups/acme/-/settings/access_tokens/revoke": ("ada", {"name": "old-bot"}),
     "/admin/settings": ("ada", {"registry_token_expire_minutes": "30"}),
     "/admin/users": (
         "ada",
@@ -152,14 +160,16 @@ class Site:
 
 async def _build_world() -> None:
     """ada (admin, Owner of acme), gus (Guest), vic (no group); one cached manifest in
-    acme; a personal access token, a deploy token and another session of ada's to revoke."""
+    acme; a personal access token (id 1), a deploy token, a group access token and another
+    session of ada's to revoke."""
     ada = await make_user("ada", admin=True)
     gus, _ = await make_user("gus"), await make_user("vic")
     acme = await groups.create_group("acme", owner=ada)
     await groups.add_member(acme, gus, AccessLevel.GUEST)
     await add_manifest(acme, "alpine", "3.19")
     await accounts.create_personal_access_token(ada, "old", "api")
-    await accounts.create_deploy_token(acme, "old-ci", ",".join(BOTH))
+    await deploy_tokens.create_deploy_token(OPERATOR, acme, "old-ci", ",".join(BOTH))
+    await access_tokens.create_group_access_token(OPERATOR, acme, "old-bot", "guest", "read_api")
     await user_sessions.start(ada, "127.0.0.9", "another browser")
 
 
@@ -263,6 +273,12 @@ MUTATIONS: dict[str, str] = {
     "accessLevel: REPORTER}) { errors }",
     "groupMemberRemove": 'groupMemberRemove(input: {groupPath: "acme", username: "gus"}) '
     "{ errors }",
+    "personalAccessTokenRotate": "personalAccessTokenRotate(input: "
+    '{id: "gid://dockyard/PersonalAccessToken/1"}) { errors }',
+    "groupAccessTokenCreate": 'groupAccessTokenCreate(input: {groupPath: "acme", name: "bot", '
+    'accessLevel: GUEST, scopes: ["read_api"]}) { errors }',
+    "groupAccessTokenRevoke": 'groupAccessTokenRevoke(input: {groupPath: "acme", '
+    'name: "old-bot"}) { errors }',
 }
 
 

@@ -12,11 +12,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.models import UserState
 from app.config import Settings
 from app.dependency_proxy.services.authorize_pull import forget_instance_settings
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel
 from app.instance.models import InstanceSetting
 

@@ -22,7 +22,7 @@ from app.dependency_proxy.services.authorize_pull import PullContext
 from app.dependency_proxy.services.get_blob import get_blob, grant_key, head_blob
 from app.dependency_proxy.storage import write_blob
 from app.dependency_proxy.upstream import UpstreamCredentials
-from app.groups import services as groups
+from app.groups import records as groups
 from tests.conftest import TEST_SECRET
 from tests.support.fake_upstream import FakeUpstream
 
