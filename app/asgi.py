@@ -1,7 +1,8 @@
 """The composition root: one Starlette application with every surface mounted.
 
-This is the only module that imports the surfaces (`registry`, `web`,
-`app.gql`); they never import one another.
+This is the only module that imports the surfaces (`registry`, `web`, the
+HTTP API `app.api`); they never import one another. Every request is
+authenticated once, here, by `app.identity` (see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,10 +23,10 @@ from starlette.routing import BaseRoute
 
 from app import db, health
 from app.accounts import housekeeping, user_sessions
-from app.accounts.sessions import principal_from_session
 from app.config import Settings, load_settings, prepare_data_dir
 from app.dependency_proxy.cleanup import run_cleanup_forever
 from app.external_url import ExternalUrlCheck, HostMismatches
+from app.identity import DockyardAuthentication, principal_of
 from app.logging import AccessLogMiddleware
 from app.request_limits import RequestBodyLimit
 from app.runtime import Runtime
@@ -47,18 +49,30 @@ async def _error_page(request: Request, status: int, message: str) -> Response:
     """The site's own error page, signed-in header included."""
     from web.rendering import error_page
 
-    principal = None
-    if "session" in request.scope:
-        principal = await principal_from_session(request.session)
-    return error_page(request, status, message, principal)
+    return error_page(request, status, message, principal_of(request))
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
+    if request.url.path.startswith("/v2"):
+        return _registry_error(status)
     if status == 404 and _wants_page(request) and not request.url.path.startswith(MACHINE_PREFIXES):
         return await _error_page(request, 404, "There is no page at this address.")
     message = {404: "not found", 405: "method not allowed"}.get(status, "error")
     return JSONResponse({"error": message}, status_code=status)
+
+
+def _registry_error(status: int) -> Response:
+    """Under /v2 every error is the OCI envelope: registry clients show nothing else."""
+    from registry.errors import oci_error
+
+    if status == 405:
+        return oci_error(
+            405, "UNSUPPORTED", "the Dependency Proxy is read-only: method not allowed"
+        )
+    if status == 404:
+        return oci_error(404, "NAME_UNKNOWN", "no such registry endpoint")
+    return oci_error(status, "UNKNOWN", "the request cannot be answered")
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -84,7 +98,7 @@ async def _body_too_large(request: Request, message: str) -> Response:
     path = request.url.path
     if path.startswith("/api/graphql"):
         return JSONResponse({"errors": [{"message": message}]}, status_code=413)
-    if path.startswith("/jwt/"):
+    if path.startswith(("/jwt/", "/v2")):
         from registry.errors import oci_error
 
         return oci_error(413, "SIZE_INVALID", message)
@@ -94,11 +108,11 @@ async def _body_too_large(request: Request, message: str) -> Response:
 
 
 def _routes(settings: Settings) -> list[BaseRoute]:
-    from app.gql.routes import routes as graphql_routes
+    from app.api.routes import routes as api_routes
     from registry.routes import routes as registry_routes
     from web.routes import routes as web_routes
 
-    return [*health.routes, *registry_routes, *graphql_routes, *web_routes]
+    return [*health.routes, *registry_routes, *api_routes, *web_routes]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -137,7 +151,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 same_site="lax",
                 https_only=urlsplit(settings.external_url).scheme == "https",
             ),
-            # Inside the session middleware: the error page shows who is signed in.
+            # Inside the session middleware (it reads the session cookie): every
+            # request becomes a principal, once, for every surface.
+            Middleware(AuthenticationMiddleware, backend=DockyardAuthentication(settings)),
+            # Inside authentication: the error page shows who is signed in.
             Middleware(
                 RequestBodyLimit,
                 max_bytes=settings.max_body_bytes,

@@ -60,6 +60,8 @@ class Settings:
     manifest_max_bytes: int = 4 * MIB
     blob_max_bytes: int = 10 * GIB
     cleanup_interval_seconds: int = 300
+    tags_list_cache_seconds: int = 60  # a tag list page is reused this long (0: always ask)
+    negative_cache_seconds: int = 60  # an upstream 404 for a tag is remembered this long
     metrics_token: str = ""
     max_header_bytes: int = 64 * KIB  # request line + headers, enforced by the HTTP server
     max_body_bytes: int = 1 * MIB  # GraphQL, forms and /jwt/auth bodies
@@ -201,6 +203,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "manifest_max_bytes": _parse_positive_int,
     "blob_max_bytes": _parse_positive_int,
     "cleanup_interval_seconds": _parse_positive_int,
+    "tags_list_cache_seconds": _parse_non_negative_int,
+    "negative_cache_seconds": _parse_non_negative_int,
     "metrics_token": str,
     "max_header_bytes": _parse_positive_int,
     "max_body_bytes": _parse_positive_int,

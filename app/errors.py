@@ -25,3 +25,8 @@ class AlreadyExists(DockyardError):
 
 class PermissionDenied(DockyardError):
     """The principal is known but not allowed."""
+
+
+class InsufficientScope(PermissionDenied):
+    """The principal would be allowed, but its token's scopes do not cover the action
+    (a `read_api` token asking to change something). Surfaces say so."""

@@ -1,15 +1,14 @@
-"""Bearer checks on registry requests, and the 401 challenge that starts `docker login`."""
+"""The 401 challenge that starts `docker login`, and what the request's registry JWT
+says (`app.identity` verified it and looked its principal up)."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from app.accounts import registry_tokens
-from app.accounts import services as accounts
-from app.accounts.principal import Principal
 from app.accounts.registry_tokens import TokenClaims
 from app.config import Settings
+from app.identity import Failure, identity_of
 from registry.errors import oci_error
 
 SERVICE = "dependency_proxy"
@@ -31,14 +30,11 @@ def challenge(
     )
 
 
-def bearer_claims(request: Request, settings: Settings) -> TokenClaims | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return registry_tokens.verify(token.strip(), settings.secret_key)
+def registry_claims(request: Request) -> TokenClaims | None:
+    """The claims of the request's valid registry JWT, or None."""
+    return identity_of(request).registry_claims
 
 
-async def principal_for(claims: TokenClaims) -> Principal | None:
-    """The principal behind the token, looked up again: revocation bites at once."""
-    return await accounts.load_principal(claims.principal_kind, claims.principal_id)
+def principal_gone(request: Request) -> bool:
+    """A genuine token whose principal was revoked, blocked or lost its password since."""
+    return identity_of(request).failure is Failure.PRINCIPAL_GONE

@@ -1,4 +1,7 @@
-"""The admin area (`/admin`): instance settings, users, every group's cache size."""
+"""The admin area (`/admin`): instance settings, users, every group's cache size.
+
+Users and groups are keyset pages, searchable; every action goes through a
+checked service (administrators only), so this module only translates."""
 
 from __future__ import annotations
 
@@ -9,39 +12,45 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.accounts import administration as users
+from app.accounts import token_lifetime, users
 from app.accounts.principal import Principal
 from app.dependency_proxy.services.group_cache import get_cache_totals_of_groups
 from app.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
-from app.groups import queries
+from app.groups import services as groups
 from app.groups.models import Group
 from app.instance import services as instance
+from app.pagination import Page
 from web.guards import checked, parse_int_field, signed_in, text
+from web.paging import Listing, listing
 from web.rendering import flash, redirect, render, sentence
 
 USER_ACTIONS = ("block", "unblock", "make_admin", "remove_admin")
 
 
-def _require_admin(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise PermissionDenied("The admin area is for administrators only.")
+ADMIN_ONLY = "The admin area is for administrators only."
 
 
 async def _page(
     request: Request, principal: Principal, *, status_code: int = 200, **extra: Any
 ) -> Response:
+    async def users_of(**page: Any) -> Page[Any]:
+        return await users.users_page(principal, **page)
+
+    user_list = await listing(request, "users_", users_of)  # refuses non-admins first
     current = await instance.get_instance_settings(request.app.state.settings)
+    max_days = await token_lifetime.max_lifetime_days()
     context: dict[str, Any] = {
         "instance": current,
         "settings_form": {
             "dependency_proxy_enabled": current.dependency_proxy_enabled,
             "registry_token_expire_minutes": str(current.registry_token_expire_minutes),
+            "max_token_lifetime_days": str(max_days) if max_days else "",
         },
         "settings_error": None,
-        "users": await users.list_users(principal),
+        "users": user_list,
         "user_form": {},
         "user_error": None,
-        "groups": await _groups(principal),
+        "groups": await _groups(request, principal),
         "crumbs": [("Admin area", None)],
         "other_hosts": list(request.app.state.host_mismatches.hosts),
     }
@@ -59,11 +68,18 @@ class GroupRow:
     blob_count: int
     total_size_bytes: int
 
+    @property
+    def id(self) -> int:
+        return self.group.id
 
-async def _groups(principal: Principal) -> list[GroupRow]:
-    groups = await queries.list_groups_with_member_count(principal)
-    totals = await get_cache_totals_of_groups(principal, [item.group for item in groups])
-    return [
+
+async def _groups(request: Request, principal: Principal) -> Listing[GroupRow]:
+    async def groups_of(**page: Any) -> Page[Any]:
+        return await groups.groups_with_member_count(principal, **page)
+
+    found = await listing(request, "groups_", groups_of)
+    totals = await get_cache_totals_of_groups(principal, [item.group for item in found.items])
+    rows = [
         GroupRow(
             group=item.group,
             member_count=item.member_count,
@@ -71,23 +87,26 @@ async def _groups(principal: Principal) -> list[GroupRow]:
             blob_count=totals[item.group.id].blob_count,
             total_size_bytes=totals[item.group.id].total_size_bytes,
         )
-        for item in groups
+        for item in found.items
     ]
+    return Listing(rows, found.search, found.next, found.previous, found.search_field)
 
 
 @signed_in
 async def show(request: Request, principal: Principal) -> Response:
-    _require_admin(principal)
-    return await _page(request, principal)
+    try:
+        return await _page(request, principal)
+    except PermissionDenied:
+        raise PermissionDenied(ADMIN_ONLY) from None
 
 
 @signed_in
 async def update_settings(request: Request, principal: Principal) -> Response:
-    _require_admin(principal)
     form = await request.form()
     values = {
         "dependency_proxy_enabled": checked(form, "dependency_proxy_enabled"),
         "registry_token_expire_minutes": text(form, "registry_token_expire_minutes"),
+        "max_token_lifetime_days": text(form, "max_token_lifetime_days"),
     }
     try:
         minutes = parse_int_field(
@@ -96,12 +115,24 @@ async def update_settings(request: Request, principal: Principal) -> Response:
             minimum=1,
             maximum=24 * 60,
         )
+        max_days_text = str(values["max_token_lifetime_days"])
+        max_days = (
+            parse_int_field(
+                max_days_text,
+                "Maximum access token lifetime",
+                minimum=1,
+                maximum=token_lifetime.MAX_LIFETIME_DAYS,
+            )
+            if max_days_text
+            else None
+        )
         await instance.update_instance_settings(
             principal,
             request.app.state.settings,
             dependency_proxy_enabled=bool(values["dependency_proxy_enabled"]),
             registry_token_expire_minutes=minutes,
         )
+        await token_lifetime.set_max_lifetime(principal, max_days)
     except InvalidInput as error:
         return await _page(
             request,
@@ -116,7 +147,6 @@ async def update_settings(request: Request, principal: Principal) -> Response:
 
 @signed_in
 async def create_user(request: Request, principal: Principal) -> Response:
-    _require_admin(principal)
     form = await request.form()
     values = {name: text(form, name) for name in ("username", "email")}
     password = form.get("password")
@@ -143,7 +173,6 @@ async def create_user(request: Request, principal: Principal) -> Response:
 
 @signed_in
 async def user_action(request: Request, principal: Principal) -> Response:
-    _require_admin(principal)
     form = await request.form()
     username, action = text(form, "username"), text(form, "action")
     if action not in USER_ACTIONS:
@@ -170,7 +199,6 @@ async def user_action(request: Request, principal: Principal) -> Response:
 
 @signed_in
 async def reset_password(request: Request, principal: Principal) -> Response:
-    _require_admin(principal)
     form = await request.form()
     username, password = text(form, "username"), form.get("password")
     require_change = checked(form, "require_change")

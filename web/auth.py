@@ -6,10 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.accounts import administration
+from app.accounts import users
 from app.accounts.authentication import PasswordCheck, authenticate_password
 from app.accounts.errors import TooManyAttempts
-from app.accounts.sessions import principal_from_session, sign_in, sign_out
+from app.accounts.sessions import sign_in, sign_out
+from app.identity import principal_of
 from web.guards import (
     PASSWORD_PAGE,
     client_address,
@@ -30,7 +31,7 @@ def safe_target(value: str | None) -> str:
 
 
 async def sign_in_page(request: Request) -> Response:
-    if await principal_from_session(request.session) is not None:
+    if principal_of(request) is not None:
         return redirect(safe_target(request.query_params.get("redirect_to")))
     return _form(request, login="", error=None)
 
@@ -74,7 +75,7 @@ async def sign_in_submit(request: Request) -> Response:
     if user is None:
         return _form(request, login, BAD_LOGIN, status_code=401)
     await sign_in(request.session, user, client_address(request), user_agent(request))
-    await administration.record_sign_in(user)
+    await users.record_sign_in(user)
     if user.password_change_required:
         return redirect(PASSWORD_PAGE)
     return redirect(safe_target(text(form, "redirect_to")))
@@ -83,7 +84,7 @@ async def sign_in_submit(request: Request) -> Response:
 async def sign_out_submit(request: Request) -> Response:
     if refusal := await csrf_refusal(request):
         return refusal
-    signed_in = await principal_from_session(request.session) is not None
+    signed_in = principal_of(request) is not None
     await sign_out(request.session)
     if not signed_in:
         return redirect("/users/sign_in")

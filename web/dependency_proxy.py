@@ -16,10 +16,11 @@ from app.dependency_proxy.services.clear_cache import clear_cache as clear
 from app.dependency_proxy.services.group_cache import (
     CacheSummary,
     get_cache_summary,
+    get_owner_cache_summary,
     list_manifests,
 )
 from app.dependency_proxy.services.relate_manifests import Relation, relate_manifests
-from app.errors import InvalidInput, PermissionDenied
+from app.errors import InvalidInput
 from app.groups.models import Group
 from app.instance.services import get_instance_settings
 from web.rendering import flash, group_crumbs, redirect, render
@@ -129,9 +130,9 @@ async def show(request: Request, principal: Principal, group: Group) -> Response
 
 async def confirm_clear_cache(request: Request, principal: Principal, group: Group) -> Response:
     """The confirmation as a page, for browsers without scripts (the dialog's fallback)."""
-    summary = await _summary(request, principal, group)
-    if not summary.can_administer:
-        raise PermissionDenied(f"only Owners of {group.full_path} may clear its cache")
+    summary = await get_owner_cache_summary(
+        principal, group, None, request.app.state.settings, what="clear its cache"
+    )
     context = {
         "group": group,
         "summary": summary,

@@ -10,9 +10,9 @@ from starlette.routing import Route
 
 from app.accounts.principal import Principal
 from app.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
-from app.groups import administration, policy, queries
+from app.groups import services as groups
 from app.groups.models import AccessLevel, Group
-from web import dependency_proxy, members, settings, upstreams
+from web import access_tokens, dependency_proxy, members, settings, upstreams
 from web.guards import signed_in, text
 from web.rendering import error_page, flash, group_crumbs, redirect, render, sentence
 
@@ -23,6 +23,7 @@ GROUP_PAGES: dict[tuple[str, str], GroupPage] = {
     **settings.pages,
     **upstreams.pages,
     **members.pages,
+    **access_tokens.pages,
 }
 
 
@@ -33,8 +34,7 @@ async def _dashboard(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    assert principal.user is not None
-    memberships = await queries.list_user_groups(principal.user)
+    memberships = await groups.my_groups(principal)
     owned = [item.group for item in memberships if item.access_level >= AccessLevel.OWNER]
     if form is None:
         parent = await _offered_parent(request, principal, owned)
@@ -67,7 +67,7 @@ async def _offered_parent(
             return group
     if wanted and principal.is_admin:  # admins own every group without being members
         try:
-            return await administration.readable_group(principal, wanted)
+            return await groups.find_readable_group(principal, wanted)
         except NotFound:
             return None
     return None
@@ -86,7 +86,7 @@ async def create_group(request: Request, principal: Principal) -> Response:
     if not values["path"]:
         return await _dashboard(request, principal, values, "Group path can't be blank.", 400)
     try:
-        group = await administration.create_group(principal, full_path, values["name"] or None)
+        group = await groups.create_group(principal, full_path, values["name"] or None)
     except (InvalidInput, AlreadyExists, NotFound, PermissionDenied) as error:
         return await _dashboard(request, principal, values, sentence(error.message), 400)
     flash(request, f"Group {group.full_path} was created.")
@@ -94,16 +94,15 @@ async def create_group(request: Request, principal: Principal) -> Response:
 
 
 async def overview(request: Request, principal: Principal, group: Group) -> Response:
-    level = await policy.access_level(principal.user, group)
-    subgroups = await Group.filter(parent_id=group.id).order_by("path")
+    view = await groups.group_overview(principal, group)
     return render(
         request,
         "group_overview.html",
         {
             "group": group,
-            "role": level.label if level else ("Administrator" if principal.is_admin else None),
-            "subgroups": subgroups,
-            "is_owner": await policy.can_administer(principal, group),
+            "role": view.role,
+            "subgroups": view.subgroups,
+            "is_owner": view.is_owner,
             "crumbs": group_crumbs(group),
             "tab": "overview",
         },
@@ -119,7 +118,7 @@ async def group_page(request: Request, principal: Principal) -> Response:
     handler: GroupPage | None = GROUP_PAGES.get((request.method, page))
     if not page and request.method == "GET":
         handler = overview
-    group = await administration.readable_group(principal, group_path)
+    group = await groups.find_readable_group(principal, group_path)
     if handler is None:
         return error_page(request, 404, f"There is no page {page!r} in this group.", principal)
     if group.full_path != group_path and request.method == "GET":

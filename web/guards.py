@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.accounts.principal import Principal
-from app.accounts.sessions import CSRF_FIELD, csrf_valid, principal_from_session
+from app.accounts.sessions import CSRF_FIELD, csrf_valid, forget
 from app.errors import InvalidInput, NotFound, PermissionDenied
+from app.identity import principal_of
 from web.rendering import error_page, redirect
 
 Page = Callable[[Request, Principal], Awaitable[Response]]
@@ -41,8 +42,7 @@ async def csrf_refusal(request: Request) -> Response | None:
     form = await request.form()
     presented = form.get(CSRF_FIELD)
     if not isinstance(presented, str) or not csrf_valid(request.session, presented):
-        principal = await principal_from_session(request.session)
-        return error_page(request, 403, CSRF_MESSAGE, principal)
+        return error_page(request, 403, CSRF_MESSAGE, principal_of(request))
     return None
 
 
@@ -73,8 +73,9 @@ def _guarded(handler: Page, *, password_gate: bool) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         if refusal := await csrf_refusal(request):
             return refusal
-        principal = await principal_from_session(request.session)
+        principal = principal_of(request)
         if principal is None:
+            forget(request.session)  # a dead session's cookie: the browser is signed out
             return redirect(sign_in_url(request))
         if password_gate and principal.user and principal.user.password_change_required:
             return redirect(PASSWORD_PAGE)  # the page says why

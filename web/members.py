@@ -8,12 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.accounts.principal import DEPLOY_TOKEN_SCOPES, Principal
-from app.accounts.services import CreatedDeployToken
 from app.errors import AlreadyExists, DockyardError, InvalidInput, NotFound
-from app.groups import administration, policy
+from app.groups import deploy_tokens
 from app.groups import services as groups
+from app.groups.deploy_tokens import CreatedDeployToken
 from app.groups.models import AccessLevel, Group
 from web.guards import parse_date_field, text
+from web.paging import listing
 from web.rendering import flash, group_crumbs, redirect, render, sentence
 
 PAGE = "group_members"
@@ -32,12 +33,22 @@ async def _page(
     status_code: int = 200,
     **extra: Any,
 ) -> Response:
-    is_owner = await policy.can_administer(principal, group)
-    deploy_tokens = await administration.list_deploy_tokens(principal, group) if is_owner else []
+    is_owner = await groups.may_administer(principal, group)
+
+    async def members_of(**page: Any) -> Any:
+        return await groups.members_page(principal, group, **page)
+
+    async def deploy_tokens_of(**page: Any) -> Any:
+        return await deploy_tokens.deploy_tokens_page(principal, group, **page)
+
     context: dict[str, Any] = {
         "group": group,
-        "members": await groups.list_members(group),
-        "deploy_tokens": deploy_tokens,
+        "members": await listing(request, "members_", members_of),
+        "deploy_tokens": (
+            await listing(request, "tokens_", deploy_tokens_of, searchable=False)
+            if is_owner
+            else None
+        ),
         "is_owner": is_owner,
         "roles": ROLES,
         "deploy_scopes": sorted(DEPLOY_TOKEN_SCOPES),
@@ -62,9 +73,7 @@ async def add_member(request: Request, principal: Principal, group: Group) -> Re
     form = await request.form()
     values = {"username": text(form, "username"), "role": text(form, "role")}
     try:
-        membership = await administration.set_member(
-            principal, group, values["username"], values["role"]
-        )
+        membership = await groups.set_member(principal, group, values["username"], values["role"])
     except (InvalidInput, NotFound) as error:
         return await _page(
             request, principal, group, status_code=400, add_form=values, add_error=_sentence(error)
@@ -78,7 +87,7 @@ async def change_role(request: Request, principal: Principal, group: Group) -> R
     form = await request.form()
     username, role = text(form, "username"), text(form, "role")
     try:
-        membership = await administration.set_member(principal, group, username, role)
+        membership = await groups.set_member(principal, group, username, role)
     except (InvalidInput, NotFound) as error:
         return await _page(
             request, principal, group, status_code=400, member_error=_sentence(error)
@@ -91,7 +100,7 @@ async def change_role(request: Request, principal: Principal, group: Group) -> R
 async def remove_member(request: Request, principal: Principal, group: Group) -> Response:
     username = text(await request.form(), "username")
     try:
-        await administration.remove_member(principal, group, username)
+        await groups.remove_member(principal, group, username)
     except (InvalidInput, NotFound) as error:
         return await _page(
             request, principal, group, status_code=400, member_error=_sentence(error)
@@ -110,7 +119,7 @@ async def create_deploy_token(request: Request, principal: Principal, group: Gro
     }
     try:
         expires_at = parse_date_field(values["expires_at"])
-        created: CreatedDeployToken = await administration.create_deploy_token(
+        created: CreatedDeployToken = await deploy_tokens.create_deploy_token(
             principal, group, values["name"], values["scopes"], expires_at, values["username"]
         )
     except (InvalidInput, AlreadyExists) as error:
@@ -129,7 +138,7 @@ async def create_deploy_token(request: Request, principal: Principal, group: Gro
 async def revoke_deploy_token(request: Request, principal: Principal, group: Group) -> Response:
     name = text(await request.form(), "name")
     try:
-        await administration.revoke_deploy_token(principal, group, name)
+        await deploy_tokens.revoke_deploy_token(principal, group, name)
     except NotFound as error:
         return await _page(
             request, principal, group, status_code=400, member_error=_sentence(error)

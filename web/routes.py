@@ -11,7 +11,6 @@ from web import (
     active_sessions,
     admin,
     admin_docker_hub,
-    api_v4,
     auth,
     graphql_explorer,
     groups,
@@ -24,7 +23,6 @@ STATIC_PREFIX = "/-/static"
 
 routes: list[BaseRoute] = [
     Mount(STATIC_PREFIX, app=StaticFiles(directory=FRONTEND_DIR, check_dir=False), name="static"),
-    *api_v4.routes,  # GitLab's REST cache purge (owned by the GraphQL engineer)
     *auth.routes,
     *tokens.routes,
     *passwords.routes,

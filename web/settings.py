@@ -14,27 +14,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.accounts.principal import Principal
-from app.dependency_proxy.services.group_cache import CacheSummary, get_cache_summary
+from app.dependency_proxy.services.group_cache import CacheSummary, get_owner_cache_summary
 from app.dependency_proxy.services.list_upstreams import list_upstreams
 from app.dependency_proxy.services.update_settings import (
     REVALIDATION_INTERVAL_MAX,
     update_dependency_proxy_settings,
 )
-from app.dependency_proxy.services.update_ttl_policy import TTL_MAX_DAYS, update_image_ttl_policy
-from app.errors import InvalidInput, PermissionDenied
+from app.dependency_proxy.services.update_ttl_policy import update_image_ttl_policy
+from app.errors import InvalidInput
 from app.groups.models import Group
 from web.guards import checked, parse_int_field, text
 from web.rendering import flash, group_crumbs, redirect, render, sentence
 
 PAGE = "settings/packages_and_registries"
+# The form's range: a century is plenty for a person typing days (the API takes
+# anything positive, as GitLab's does).
+TTL_MAX_DAYS = 36500
 SAVED = "Settings saved successfully."
 
 
 async def _summary(request: Request, principal: Principal, group: Group) -> CacheSummary:
-    summary = await get_cache_summary(principal, group, None, request.app.state.settings)
-    if not summary.can_administer:
-        raise PermissionDenied(f"only Owners of {group.full_path} may change its settings")
-    return summary
+    return await get_owner_cache_summary(principal, group, None, request.app.state.settings)
 
 
 async def page(

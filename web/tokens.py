@@ -8,10 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.accounts import services as accounts
+from app.accounts import personal_access_tokens as tokens
+from app.accounts import token_lifetime
 from app.accounts.principal import ALL_SCOPES, Principal
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from web.guards import parse_date_field, signed_in, text
+from web.paging import listing
 from web.rendering import flash, redirect, render, sentence
 
 PATH = "/-/user_settings/personal_access_tokens"
@@ -33,14 +35,18 @@ PRESETS = {
 async def _page(
     request: Request, principal: Principal, *, status_code: int = 200, **extra: Any
 ) -> Response:
-    assert principal.user is not None
+    async def tokens_of(**page: Any) -> Any:
+        return await tokens.personal_access_tokens_page(principal, **page)
+
     context: dict[str, Any] = {
-        "tokens": await accounts.list_personal_access_tokens(principal.user),
+        "tokens": await listing(request, "", tokens_of, searchable=False),
+        "max_lifetime_days": await token_lifetime.max_lifetime_days(),
         "scopes": [(scope, SCOPE_HELP[scope]) for scope in sorted(ALL_SCOPES)],
         "presets": PRESETS,
         "form": {"scopes": []},
         "error": None,
         "created": None,
+        "rotated": False,
         "crumbs": [("User settings", None), ("Personal access tokens", None)],
     }
     context.update(extra)
@@ -58,7 +64,6 @@ async def show(request: Request, principal: Principal) -> Response:
 
 @signed_in
 async def create(request: Request, principal: Principal) -> Response:
-    assert principal.user is not None
     form = await request.form()
     values: dict[str, Any] = {
         "name": text(form, "name"),
@@ -67,8 +72,8 @@ async def create(request: Request, principal: Principal) -> Response:
     }
     try:
         expires_at = parse_date_field(values["expires_at"])
-        created = await accounts.create_personal_access_token(
-            principal.user, values["name"], values["scopes"], expires_at
+        created = await tokens.create_personal_access_token(
+            principal, values["name"], values["scopes"], expires_at
         )
     except (InvalidInput, AlreadyExists) as error:
         return await _page(
@@ -80,10 +85,9 @@ async def create(request: Request, principal: Principal) -> Response:
 
 @signed_in
 async def revoke(request: Request, principal: Principal) -> Response:
-    assert principal.user is not None
     name = text(await request.form(), "name")
     try:
-        await accounts.revoke_personal_access_token(principal.user, name)
+        await tokens.revoke_personal_access_token(principal, name)
     except NotFound as error:
         flash(request, sentence(error.message), "alert")
         return redirect(PATH)
@@ -91,8 +95,22 @@ async def revoke(request: Request, principal: Principal) -> Response:
     return redirect(PATH)
 
 
+@signed_in
+async def rotate(request: Request, principal: Principal) -> Response:
+    """GitLab's rotate: a new secret with the same name and scopes, shown once; the old
+    token stops working at once."""
+    name = text(await request.form(), "name")
+    try:
+        created = await tokens.rotate_personal_access_token(principal, name)
+    except (NotFound, InvalidInput) as error:
+        flash(request, sentence(error.message), "alert")
+        return redirect(PATH)
+    return await _page(request, principal, created=created, rotated=True)
+
+
 routes = [
     Route(PATH, show, methods=["GET"]),
     Route(PATH, create, methods=["POST"]),
     Route(f"{PATH}/revoke", revoke, methods=["POST"]),
+    Route(f"{PATH}/rotate", rotate, methods=["POST"]),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.accounts import user_sessions
+from app.accounts import records, user_sessions
 from app.accounts.models import User, UserSession
 from app.accounts.principal import Principal
 from app.errors import PermissionDenied
@@ -28,8 +28,9 @@ async def revoke_session(principal: Principal, session_id: int) -> None:
 
 
 async def sign_out_everywhere_else(principal: Principal) -> int:
-    """End every session of the person but the one asking; returns how many ended."""
+    """End every session of the person but the one asking, and every registry token
+    obtained with their password; returns how many sessions ended."""
     user, current = _person(principal)
-    return await user_sessions.end_all(
+    return await records.end_sessions_and_password_tokens(
         user, user_sessions.EndReason.SIGNED_OUT_ELSEWHERE, keep=current
     )

@@ -1,4 +1,5 @@
-"""Checking a password, always behind the throttle, and any credential `docker login` sends.
+"""Every credential check: a password (always behind the throttle), a token, what
+`docker login` sends, and the principal behind a registry JWT.
 
 Every surface that checks a password (the sign-in form, `/jwt/auth`, the
 password page's current password) comes through here with a `PasswordCheck`
@@ -11,16 +12,29 @@ password guess against an account.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from app import metrics
+from app import clock, metrics
 from app.accounts import passwords, throttle
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.errors import TooManyAttempts
-from app.accounts.models import User
+from app.accounts.models import DeployToken, PersonalAccessToken, User
 from app.accounts.principal import Principal
-from app.accounts.secrets import DEPLOY_TOKEN_PREFIX, PERSONAL_ACCESS_TOKEN_PREFIX
+from app.accounts.records import token_is_live
+from app.accounts.secrets import (
+    DEPLOY_TOKEN_PREFIX,
+    GROUP_ACCESS_TOKEN_PREFIX,
+    PERSONAL_ACCESS_TOKEN_PREFIX,
+    digests_equal,
+    secret_digest,
+)
 from app.accounts.throttle import ThrottlePolicy
 from app.config import Settings
+
+# last_used_at is refreshed at most this often, so a busy CI token does not
+# cost a database write on every request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+TOKEN_PREFIXES = (PERSONAL_ACCESS_TOKEN_PREFIX, GROUP_ACCESS_TOKEN_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -77,10 +91,78 @@ async def verify_current_password(user: User, password: str, check: PasswordChec
 
 
 async def authenticate(username: str, secret: str, check: PasswordCheck) -> Principal | None:
-    """What `docker login` sends: a deploy token, a personal access token or a password."""
+    """What `docker login` sends: a deploy token, a personal or group access token
+    (any username for a group access token, as GitLab accepts), or a password."""
     if secret.startswith(DEPLOY_TOKEN_PREFIX):
-        return await accounts.authenticate_deploy_token(username, secret)
+        return await authenticate_deploy_token(username, secret)
+    if secret.startswith(GROUP_ACCESS_TOKEN_PREFIX):
+        return await authenticate_personal_access_token(secret)
     if secret.startswith(PERSONAL_ACCESS_TOKEN_PREFIX):
-        return await accounts.authenticate_personal_access_token(secret, username=username)
+        return await authenticate_personal_access_token(secret, username=username)
     user = await authenticate_password(username, secret, check)
     return Principal(user=user) if user is not None else None
+
+
+async def authenticate_personal_access_token(
+    secret: str, username: str | None = None
+) -> Principal | None:
+    """The principal behind a personal (`dypat-`) or group access token (`dygat-`), or None.
+
+    With `username`, a personal token must belong to that user (registry logins
+    send both); GitLab's `PRIVATE-TOKEN` header sends the secret alone.
+    """
+    if not secret.startswith(TOKEN_PREFIXES):
+        return None
+    digest = secret_digest(secret)
+    token = await PersonalAccessToken.get_or_none(token_digest=digest).select_related("user")
+    if token is None or not digests_equal(token.token_digest, digest):
+        return None
+    if not token_is_live(token) or not token.user.is_active:
+        return None
+    if username is not None and token.user.username_key != username.strip().lower():
+        return None
+    await _touch(token)
+    return Principal(user=token.user, scopes=token.scope_set, personal_access_token=token)
+
+
+async def authenticate_deploy_token(username: str, secret: str) -> Principal | None:
+    token = await DeployToken.get_or_none(username=username.strip()).select_related("group")
+    if token is None or not digests_equal(token.token_digest, secret_digest(secret)):
+        return None
+    if not token_is_live(token):
+        return None
+    await _touch(token)
+    return Principal(scopes=token.scope_set, deploy_token=token)
+
+
+async def load_principal(kind: str, ident: int, version: int | None = None) -> Principal | None:
+    """Look the principal behind a registry JWT up again, so revocation bites at once.
+
+    A token obtained with a password names the user's credentials version: a
+    password change, a reset or "sign out everywhere" has moved it on since.
+    """
+    if kind == "user":
+        user = await User.get_or_none(id=ident)
+        if user is None or not user.is_active or user.is_bot:
+            return None
+        if version != user.credentials_version:  # a token without one is not ours either
+            return None
+        return Principal(user=user)
+    if kind == "personal_access_token":
+        token = await PersonalAccessToken.get_or_none(id=ident).select_related("user")
+        if token is None or not token_is_live(token) or not token.user.is_active:
+            return None
+        return Principal(user=token.user, scopes=token.scope_set, personal_access_token=token)
+    if kind == "deploy_token":
+        deploy = await DeployToken.get_or_none(id=ident).select_related("group")
+        if deploy is None or not token_is_live(deploy):
+            return None
+        return Principal(scopes=deploy.scope_set, deploy_token=deploy)
+    return None
+
+
+async def _touch(token: PersonalAccessToken | DeployToken) -> None:
+    now = clock.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        await type(token).filter(id=token.id).update(last_used_at=now)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.authentication import PasswordCheck, verify_current_password
 from app.accounts.models import User
 from app.accounts.principal import Principal

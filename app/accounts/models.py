@@ -7,10 +7,19 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
+from app import clock
+
 
 class UserState(StrEnum):
     ACTIVE = "active"
     BLOCKED = "blocked"
+
+
+class UserType(StrEnum):
+    """GitLab's user types: a person, or the bot behind a group access token."""
+
+    HUMAN = "human"
+    GROUP_BOT = "group_bot"
 
 
 class User(Model):
@@ -29,6 +38,11 @@ class User(Model):
     # Set for root's first start and by an admin's reset: web pages send the
     # user to the password page until they choose a password of their own.
     password_change_required = fields.BooleanField(default=False)
+    # A bot exists only for its group access token: no password, no sign-in.
+    user_type = fields.CharEnumField(UserType, max_length=16, default=UserType.HUMAN)
+    # Raised by a password change, a reset and "sign out everywhere": registry
+    # tokens obtained with the password carry it and die when it moves on.
+    credentials_version = fields.IntField(default=0)
 
     class Meta:
         table = "users"
@@ -36,6 +50,10 @@ class User(Model):
     @property
     def is_active(self) -> bool:
         return self.state == UserState.ACTIVE
+
+    @property
+    def is_bot(self) -> bool:
+        return self.user_type != UserType.HUMAN
 
 
 class PersonalAccessToken(Model):
@@ -59,6 +77,13 @@ class PersonalAccessToken(Model):
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split(",")) if self.scopes else frozenset()
 
+    @property
+    def is_live(self) -> bool:
+        """Neither revoked nor expired (a token expires at the start of its expiry date)."""
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > clock.today()
+
 
 class DeployToken(Model):
     id = fields.IntField(primary_key=True)
@@ -80,6 +105,13 @@ class DeployToken(Model):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split(",")) if self.scopes else frozenset()
+
+    @property
+    def is_live(self) -> bool:
+        """Neither revoked nor expired (a token expires at the start of its expiry date)."""
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > clock.today()
 
 
 class UserSession(Model):
@@ -127,3 +159,18 @@ class PasswordThrottle(Model):
 
     class Meta:
         table = "password_throttles"
+
+
+class AccessTokenSetting(Model):
+    """The instance's rules for personal and group access tokens (one row), set by admins.
+
+    Kept by the accounts domain itself (not with the instance settings, which
+    sit above accounts): creating a token must read it."""
+
+    id = fields.IntField(primary_key=True)
+    # None: no maximum. Otherwise tokens created from then on expire within this many days.
+    max_lifetime_days = fields.IntField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "access_token_settings"

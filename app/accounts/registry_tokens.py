@@ -2,7 +2,9 @@
 
 HS256 with a key derived from the instance secret (as GitLab derives its key
 from db_key_base). The token names its principal by kind and id; the registry
-looks the principal up again on every request, so revocation bites at once.
+looks the principal up again on every request, so revocation bites at once. A
+token obtained with a password also names the user's credentials version, so a
+password change, a reset or "sign out everywhere" ends it on the next request.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class TokenClaims:
     principal_kind: str
     principal_id: int
     access: tuple[GrantedAccess, ...]
+    # The user's credentials version, for tokens obtained with a password.
+    principal_version: int | None = None
 
     def allows_pull(self, repository: str) -> bool:
         return any(
@@ -55,21 +59,22 @@ def _signing_key(secret_key: str) -> bytes:
     return hmac.new(secret_key.encode(), b"dockyard-dependency-proxy", hashlib.sha256).digest()
 
 
-def _principal_ref(principal: Principal) -> tuple[str, int]:
+def _principal_ref(principal: Principal) -> dict[str, Any]:
     if principal.deploy_token is not None:
-        return "deploy_token", principal.deploy_token.id
+        return {"kind": "deploy_token", "id": principal.deploy_token.id}
     if principal.personal_access_token is not None:
-        return "personal_access_token", principal.personal_access_token.id
-    if principal.user is None:
-        raise ValueError("an anonymous principal gets no registry token")
-    return "user", principal.user.id
+        # Group access tokens are personal access tokens of their group's bot.
+        return {"kind": "personal_access_token", "id": principal.personal_access_token.id}
+    if principal.user is None or principal.is_operator:
+        raise ValueError("only a user or a token gets a registry token")
+    user = principal.user
+    return {"kind": "user", "id": user.id, "version": user.credentials_version}
 
 
 def issue(
     principal: Principal, access: list[GrantedAccess], secret_key: str, lifetime: timedelta
 ) -> IssuedToken:
     now = clock.now()
-    kind, ident = _principal_ref(principal)
     claims: dict[str, Any] = {
         "iss": ISSUER,
         "aud": AUDIENCE,
@@ -78,7 +83,7 @@ def issue(
         "nbf": int(now.timestamp()) - 5,
         "exp": int((now + lifetime).timestamp()),
         "jti": str(uuid.uuid4()),
-        "principal": {"kind": kind, "id": ident},
+        "principal": _principal_ref(principal),
         "access": [
             {"type": item.type, "name": item.name, "actions": list(item.actions)} for item in access
         ],
@@ -113,8 +118,12 @@ def verify(token: str, secret_key: str) -> TokenClaims | None:
             )
             for item in claims.get("access", [])
         )
+        version = principal.get("version")
         return TokenClaims(
-            principal_kind=str(principal["kind"]), principal_id=int(principal["id"]), access=access
+            principal_kind=str(principal["kind"]),
+            principal_id=int(principal["id"]),
+            access=access,
+            principal_version=int(version) if version is not None else None,
         )
     except (jwt.PyJWTError, KeyError, TypeError, ValueError):
         return None

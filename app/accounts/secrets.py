@@ -8,6 +8,7 @@ import secrets
 
 PERSONAL_ACCESS_TOKEN_PREFIX = "dypat-"
 DEPLOY_TOKEN_PREFIX = "dydt-"
+GROUP_ACCESS_TOKEN_PREFIX = "dygat-"
 
 
 def new_secret(prefix: str) -> str:

@@ -46,17 +46,22 @@ async def sign_out(session: MutableMapping[str, Any]) -> None:
 
 async def principal_from_session(session: MutableMapping[str, Any]) -> Principal | None:
     """The signed-in user, looked up again with the session record (one indexed query):
-    an ended session, a blocked user or an old cookie signs the browser out at once."""
+    an ended session, a blocked user or an old cookie stands for no one. The cookie is
+    left as it is (a form's CSRF check still reads it); `forget` clears it."""
     secret = session.get(SESSION_KEY)
     if not isinstance(secret, str):
-        if session.get("user_id") is not None:
-            session.clear()  # a cookie from before server-side sessions: sign in again
         return None
     record = await user_sessions.find_live(secret)
     if record is None or not record.user.is_active:
-        session.clear()
         return None
     return Principal(user=record.user, session=record)
+
+
+def forget(session: MutableMapping[str, Any]) -> None:
+    """Sign the browser out of a session that no longer stands for anyone (ended, its
+    user blocked, or a cookie from before server-side sessions)."""
+    if session.get(SESSION_KEY) is not None or session.get("user_id") is not None:
+        session.clear()
 
 
 def csrf_token(session: MutableMapping[str, Any]) -> str:

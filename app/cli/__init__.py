@@ -4,7 +4,15 @@ Every command exits non-zero with one clear `error: ...` line on bad input,
 never a traceback; `--json` prints a single JSON object on stdout.
 """
 
-from app.cli import cache, groups, server, tokens, upstreams, users  # noqa: F401  (register the commands)
+from app.cli import (  # noqa: F401  (register the commands)
+    cache,
+    group_tokens,
+    groups,
+    server,
+    tokens,
+    upstreams,
+    users,
+)
 from app.cli.common import main
 
 __all__ = ["main"]

@@ -6,18 +6,11 @@ from dataclasses import asdict
 
 import click
 
-from app.accounts.models import User, UserState
-from app.accounts.principal import Principal
-from app.cli.common import emit, json_option, main, run
+from app.cli.common import OPERATOR, emit, json_option, main, run
 from app.config import Settings
 from app.groups import services as groups
 
 # --- cache and GraphQL schema ----------------------------------------------------------------
-
-
-def operator_principal() -> Principal:
-    """The CLI is the operator: it acts as an (unsaved) instance admin."""
-    return Principal(user=User(username="dockyard-cli", is_admin=True, state=UserState.ACTIVE))
 
 
 @main.group()
@@ -33,7 +26,8 @@ def cache_clear(group_path: str, as_json: bool) -> None:
     from app.dependency_proxy.services.clear_cache import ClearCacheResult, clear_cache
 
     async def work(settings: Settings) -> ClearCacheResult:
-        return await clear_cache(operator_principal(), await groups.get_group(group_path))
+        group = await groups.find_readable_group(OPERATOR, group_path)
+        return await clear_cache(OPERATOR, group)
 
     result = run(work)  # in chunks: a busy server's pulls go on meanwhile
     data = {
@@ -80,7 +74,11 @@ def cache_recount(group_path: str | None, as_json: bool) -> None:
     from app.dependency_proxy.cache_totals import Recount, recount
 
     async def work(settings: Settings) -> list[tuple[str, Recount]]:
-        found = [await groups.get_group(group_path)] if group_path else await groups.list_groups()
+        found = (
+            [await groups.find_readable_group(OPERATOR, group_path)]
+            if group_path
+            else await groups.list_groups(OPERATOR)
+        )
         return [(item.full_path, await recount(item.id)) for item in found]
 
     results = run(work)

@@ -15,11 +15,16 @@ from tortoise.exceptions import BaseORMException
 
 from app import db
 from app.accounts.models import DeployToken, PersonalAccessToken, User
+from app.accounts.principal import Principal
 from app.config import PRIVATE_UMASK, ConfigError, Settings, load_settings, prepare_data_dir
 from app.errors import DockyardError
 from app.groups.models import Group
 
 T = TypeVar("T")
+
+# The command line acts as the operator: the policy allows it everything, and every
+# command still goes through the same checked services as the pages and the API.
+OPERATOR = Principal.operator()
 
 
 class Failure(click.ClickException):

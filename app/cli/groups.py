@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import click
 
-from app.accounts import services as accounts
-from app.accounts.models import User
-from app.cli.common import Failure, emit, group_data, json_option, main, run
+from app.cli.common import OPERATOR, Failure, emit, group_data, json_option, main, run
 from app.config import Settings
 from app.errors import DockyardError
 from app.groups import services as groups
-from app.groups.models import Group
+from app.groups.models import Group, Membership
 
 # --- groups and members -------------------------------------------------------------------
 
@@ -29,7 +27,7 @@ def group_create(full_path: str, name: str | None, description: str, as_json: bo
     """Create a group; FULL_PATH may name a subgroup (acme/platform)."""
 
     async def work(settings: Settings) -> Group:
-        return await groups.create_group(full_path, name=name, description=description)
+        return await groups.create_group(OPERATOR, full_path, name, description=description)
 
     created = run(work)
     emit(as_json, group_data(created), f"created group {created.full_path}")
@@ -40,7 +38,7 @@ def group_create(full_path: str, name: str | None, description: str, as_json: bo
 @json_option
 def group_list(search: str | None, as_json: bool) -> None:
     """List groups."""
-    found = run(lambda settings: groups.list_groups(search))
+    found = run(lambda settings: groups.list_groups(OPERATOR, search))
     lines = [f"{item.full_path}\t{item.name}" for item in found]
     emit(as_json, {"groups": [group_data(item) for item in found]}, "\n".join(lines))
 
@@ -62,15 +60,15 @@ def member_add(group_path: str, username: str, role: str, as_json: bool) -> None
     except DockyardError as error:
         raise Failure(f"--role: {error.message}") from None
 
-    async def work(settings: Settings) -> tuple[Group, User]:
-        found_group = await groups.get_group(group_path)
-        found_user = await accounts.get_user(username)
-        await groups.add_member(found_group, found_user, level)
-        return found_group, found_user
+    async def work(settings: Settings) -> tuple[Group, Membership]:
+        found_group = await groups.find_readable_group(OPERATOR, group_path)
+        membership = await groups.set_member(OPERATOR, found_group, username, level)
+        return found_group, membership
 
-    found_group, found_user = run(work)
-    data = {"group": found_group.full_path, "username": found_user.username, "role": level.label}
-    emit(as_json, data, f"{found_user.username} is {level.label} of {found_group.full_path}")
+    found_group, membership = run(work)
+    member = membership.user.username
+    data = {"group": found_group.full_path, "username": member, "role": level.label}
+    emit(as_json, data, f"{member} is {level.label} of {found_group.full_path}")
 
 
 @member.command("remove")
@@ -81,8 +79,8 @@ def member_remove(group_path: str, username: str, as_json: bool) -> None:
     """Remove a direct member."""
 
     async def work(settings: Settings) -> None:
-        found_group = await groups.get_group(group_path)
-        await groups.remove_member(found_group, await accounts.get_user(username))
+        found_group = await groups.find_readable_group(OPERATOR, group_path)
+        await groups.remove_member(OPERATOR, found_group, username)
 
     run(work)
     emit(as_json, {"group": group_path, "username": username, "removed": True}, "removed")
@@ -95,7 +93,8 @@ def member_list(group_path: str, as_json: bool) -> None:
     """List members, inherited ones included."""
 
     async def work(settings: Settings) -> list[groups.MemberView]:
-        return await groups.list_members(await groups.get_group(group_path))
+        found_group = await groups.find_readable_group(OPERATOR, group_path)
+        return await groups.list_members(OPERATOR, found_group)
 
     members = run(work)
     rows = [

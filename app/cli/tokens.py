@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
-from app.accounts import services as accounts
+from app.accounts import personal_access_tokens as tokens
 from app.accounts.models import DeployToken, PersonalAccessToken
-from app.cli.common import emit, json_option, main, parse_date, run, token_data
+from app.accounts.records import CreatedDeployToken, CreatedToken
+from app.cli.common import OPERATOR, emit, json_option, main, parse_date, run, token_data
 from app.config import Settings
+from app.groups import deploy_tokens
 from app.groups import services as groups
 
 # --- tokens --------------------------------------------------------------------------------
@@ -30,9 +32,10 @@ def token_create(
     """Create a personal access token; the secret is printed once."""
     expiry = parse_date(expires_at)
 
-    async def work(settings: Settings) -> accounts.CreatedToken:
-        owner = await accounts.get_user(username)
-        return await accounts.create_personal_access_token(owner, name, scopes, expiry)
+    async def work(settings: Settings) -> CreatedToken:
+        return await tokens.create_personal_access_token(
+            OPERATOR, name, scopes, expiry, username=username
+        )
 
     created = run(work)
     data = {**token_data(created.personal_access_token), "token": created.secret}
@@ -47,7 +50,7 @@ def token_revoke(username: str, name: str, as_json: bool) -> None:
     """Revoke a personal access token by name."""
 
     async def work(settings: Settings) -> PersonalAccessToken:
-        return await accounts.revoke_personal_access_token(await accounts.get_user(username), name)
+        return await tokens.revoke_personal_access_token(OPERATOR, name, username=username)
 
     revoked = run(work)
     emit(as_json, token_data(revoked), f"revoked token {revoked.name}")
@@ -60,14 +63,34 @@ def token_list(username: str, as_json: bool) -> None:
     """List a user's personal access tokens (never their secrets)."""
 
     async def work(settings: Settings) -> list[PersonalAccessToken]:
-        return await accounts.list_personal_access_tokens(await accounts.get_user(username))
+        return await tokens.list_personal_access_tokens(OPERATOR, username=username)
 
-    tokens = run(work)
-    lines = [_token_line(item) for item in tokens]
-    emit(as_json, {"tokens": [token_data(item) for item in tokens]}, "\n".join(lines))
+    found = run(work)
+    lines = [token_line(item) for item in found]
+    emit(as_json, {"tokens": [token_data(item) for item in found]}, "\n".join(lines))
 
 
-def _token_line(item: PersonalAccessToken | DeployToken) -> str:
+@token.command("rotate")
+@click.argument("username")
+@click.argument("name")
+@click.option("--expires-at", help="YYYY-MM-DD (default: the old token's)")
+@json_option
+def token_rotate(username: str, name: str, expires_at: str | None, as_json: bool) -> None:
+    """Rotate a token: a new secret (printed once), same name and scopes; the old one
+    stops working at once."""
+    expiry = parse_date(expires_at)
+
+    async def work(settings: Settings) -> CreatedToken:
+        return await tokens.rotate_personal_access_token(
+            OPERATOR, name, username=username, expires_at=expiry
+        )
+
+    created = run(work)
+    data = {**token_data(created.personal_access_token), "token": created.secret}
+    emit(as_json, data, created.secret)
+
+
+def token_line(item: PersonalAccessToken | DeployToken) -> str:
     state = "revoked" if item.revoked_at else f"expires {item.expires_at or 'never'}"
     return f"{item.name}\t{item.scopes}\t{state}"
 
@@ -95,9 +118,11 @@ def deploy_token_create(
     """Create a deploy token for a group and its subgroups; the secret is printed once."""
     expiry = parse_date(expires_at)
 
-    async def work(settings: Settings) -> accounts.CreatedDeployToken:
-        found_group = await groups.get_group(group_path)
-        return await accounts.create_deploy_token(found_group, name, scopes, expiry, username)
+    async def work(settings: Settings) -> CreatedDeployToken:
+        found_group = await groups.find_readable_group(OPERATOR, group_path)
+        return await deploy_tokens.create_deploy_token(
+            OPERATOR, found_group, name, scopes, expiry, username
+        )
 
     created = run(work)
     data = {**token_data(created.deploy_token), "token": created.secret}
@@ -112,7 +137,8 @@ def deploy_token_revoke(group_path: str, name: str, as_json: bool) -> None:
     """Revoke a deploy token by name."""
 
     async def work(settings: Settings) -> DeployToken:
-        return await accounts.revoke_deploy_token(await groups.get_group(group_path), name)
+        found_group = await groups.find_readable_group(OPERATOR, group_path)
+        return await deploy_tokens.revoke_deploy_token(OPERATOR, found_group, name)
 
     revoked = run(work)
     emit(as_json, token_data(revoked), f"revoked deploy token {revoked.name}")
@@ -125,8 +151,9 @@ def deploy_token_list(group_path: str, as_json: bool) -> None:
     """List a group's deploy tokens (never their secrets)."""
 
     async def work(settings: Settings) -> list[DeployToken]:
-        return await accounts.list_deploy_tokens(await groups.get_group(group_path))
+        found_group = await groups.find_readable_group(OPERATOR, group_path)
+        return await deploy_tokens.list_deploy_tokens(OPERATOR, found_group)
 
-    tokens = run(work)
-    lines = [f"{item.username}\t{_token_line(item)}" for item in tokens]
-    emit(as_json, {"deploy_tokens": [token_data(item) for item in tokens]}, "\n".join(lines))
+    found = run(work)
+    lines = [f"{item.username}\t{token_line(item)}" for item in found]
+    emit(as_json, {"deploy_tokens": [token_data(item) for item in found]}, "\n".join(lines))

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from app.cli.common import Failure, emit, json_option, main, run
+from app.cli.common import OPERATOR, Failure, emit, json_option, main, run
 from app.config import Settings
 from app.dependency_proxy.services.add_upstream import add_upstream
 from app.dependency_proxy.services.list_upstreams import list_upstreams
@@ -66,9 +66,9 @@ def upstream_add(
         raise Failure("--password-stdin: no password on stdin")
 
     async def work(settings: Settings) -> UpstreamView:
-        group = await groups.get_group(group_path)
+        group = await groups.find_readable_group(OPERATOR, group_path)
         return await add_upstream(
-            None,
+            OPERATOR,
             group,
             settings,
             url=url,
@@ -94,7 +94,8 @@ def upstream_list(group_path: str, as_json: bool) -> None:
     """List the upstreams GROUP_PATH's pulls use, in order."""
 
     async def work(settings: Settings) -> UpstreamListing:
-        return await list_upstreams(None, await groups.get_group(group_path), settings)
+        group = await groups.find_readable_group(OPERATOR, group_path)
+        return await list_upstreams(OPERATOR, group, settings)
 
     listing = run(work)
     note = ""
@@ -119,7 +120,8 @@ def upstream_remove(group_path: str, name: str, as_json: bool) -> None:
     """Remove the upstream NAME from GROUP_PATH's own list."""
 
     async def work(settings: Settings) -> None:
-        await remove_upstream(None, await groups.get_group(group_path), name)
+        group = await groups.find_readable_group(OPERATOR, group_path)
+        await remove_upstream(OPERATOR, group, name)
 
     run(work)
     emit(as_json, {"group": group_path, "name": name, "removed": True}, f"removed upstream {name}")

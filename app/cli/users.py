@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from app.accounts import services as accounts
-from app.accounts.models import User, UserState
-from app.cli.common import Failure, emit, json_option, main, run, user_data
+from app.accounts import users
+from app.accounts.models import User
+from app.cli.common import OPERATOR, Failure, emit, json_option, main, run, user_data
 from app.config import Settings
 
 # --- users ------------------------------------------------------------------------------
@@ -44,7 +44,7 @@ def user_create(
     secret = password
 
     async def work(settings: Settings) -> User:
-        return await accounts.create_user(username, email, secret, name=name, is_admin=admin)
+        return await users.create_user(OPERATOR, username, email, secret, name=name, is_admin=admin)
 
     created = run(work)
     emit(as_json, user_data(created), f"created user {created.username}")
@@ -54,22 +54,24 @@ def user_create(
 @json_option
 def user_list(as_json: bool) -> None:
     """List users."""
-    users = run(lambda settings: accounts.list_users())
+    found = run(lambda settings: users.list_users(OPERATOR))
     lines = [
         "\t".join(
             [item.username, item.email, str(item.state)] + (["admin"] if item.is_admin else [])
         )
-        for item in users
+        for item in found
     ]
-    emit(as_json, {"users": [user_data(item) for item in users]}, "\n".join(lines))
+    emit(as_json, {"users": [user_data(item) for item in found]}, "\n".join(lines))
 
 
-def _set_state(username: str, state: UserState, as_json: bool) -> None:
+def _set_state(username: str, blocked: bool, as_json: bool) -> None:
     async def work(settings: Settings) -> User:
-        return await accounts.set_state(await accounts.get_user(username), state)
+        if blocked:
+            return await users.block_user(OPERATOR, username)
+        return await users.unblock_user(OPERATOR, username)
 
     changed = run(work)
-    emit(as_json, user_data(changed), f"{changed.username} is {state}")
+    emit(as_json, user_data(changed), f"{changed.username} is {changed.state}")
 
 
 @user.command("block")
@@ -77,7 +79,7 @@ def _set_state(username: str, state: UserState, as_json: bool) -> None:
 @json_option
 def user_block(username: str, as_json: bool) -> None:
     """Block a user: every password, token and session of theirs stops working at once."""
-    _set_state(username, UserState.BLOCKED, as_json)
+    _set_state(username, True, as_json)
 
 
 @user.command("unblock")
@@ -85,7 +87,7 @@ def user_block(username: str, as_json: bool) -> None:
 @json_option
 def user_unblock(username: str, as_json: bool) -> None:
     """Unblock a user."""
-    _set_state(username, UserState.ACTIVE, as_json)
+    _set_state(username, False, as_json)
 
 
 @user.command("set-password")
@@ -99,7 +101,8 @@ def user_unblock(username: str, as_json: bool) -> None:
 def user_set_password(
     username: str, password: str | None, password_stdin: bool, require_change: bool, as_json: bool
 ) -> None:
-    """Set a user's password; every web session of theirs ends."""
+    """Set a user's password; every web session of theirs ends (and every registry token
+    obtained with the old password)."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     if not password:
@@ -107,8 +110,7 @@ def user_set_password(
     secret = password
 
     async def work(settings: Settings) -> User:
-        user = await accounts.get_user(username)
-        return await accounts.set_password(user, secret, require_change=require_change)
+        return await users.reset_password(OPERATOR, username, secret, require_change=require_change)
 
     changed = run(work)
     emit(

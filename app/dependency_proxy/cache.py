@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from app.dependency_proxy.downloads import BlobDownloads
 from app.dependency_proxy.grants import BlobGrants
+from app.dependency_proxy.listings import FetchedReferrers, TagPage
+from app.dependency_proxy.short_cache import ShortCache
 from app.dependency_proxy.statistics import CacheStatistics
 from app.dependency_proxy.storage import BlobStore, open_store
 from app.dependency_proxy.upstream import UpstreamClient
@@ -48,6 +50,12 @@ class PullThroughCache:
     clients: dict[tuple[str, bool], UpstreamClient] = field(default_factory=dict)
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    # Tag list pages, tags the upstreams said they do not have, and referrers, per
+    # group and upstreams asked with their credentials (`short_cache.py`; services/list_tags.py,
+    # get_manifest.py, get_referrers.py).
+    tag_lists: ShortCache[TagPage] = field(default_factory=lambda: ShortCache(60))
+    missing_tags: ShortCache[bool] = field(default_factory=lambda: ShortCache(60))
+    referrer_lists: ShortCache[FetchedReferrers] = field(default_factory=lambda: ShortCache(60))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PullThroughCache:
@@ -63,6 +71,9 @@ class PullThroughCache:
             manifest_max_bytes=settings.manifest_max_bytes,
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout,
+            tag_lists=ShortCache(settings.tags_list_cache_seconds),
+            missing_tags=ShortCache(settings.negative_cache_seconds),
+            referrer_lists=ShortCache(settings.tags_list_cache_seconds),
         )
 
     def client_for(self, url: str, docker_hub: bool) -> UpstreamClient:

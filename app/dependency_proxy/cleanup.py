@@ -234,7 +234,7 @@ async def expire_entries(
     manifests, blobs = 0, _BlobBatch()
     policies = await ImageTtlGroupPolicy.filter(enabled=True).values_list("group_id", "ttl")
     for group_id, ttl in policies:
-        cutoff = now - timedelta(days=ttl)
+        cutoff = now - timedelta(days=min(ttl, 36500))  # GitLab's TTLs go up to 2**31-1
         manifests += await _delete_manifests(_expired(MANIFESTS, lock_rows, 1), group_id, cutoff)
         done = await _delete_blobs(
             store, downloads, _expired(BLOBS, lock_rows, 2), group_id, cutoff

@@ -16,8 +16,9 @@ class DependencyProxyError(DockyardError):
 class InvalidReference(DependencyProxyError):
     """An image name, tag or digest that breaks the OCI grammar.
 
-    `part` says which: "name", "tag", "digest", or "path" for a request path
-    that is no Dependency Proxy route at all.
+    `part` says which: "name", "tag", "digest", "reference" for a manifest
+    reference that is neither a tag nor a digest (so no manifest can have it),
+    or "path" for a request path that is no Dependency Proxy route at all.
     """
 
     def __init__(self, message: str, part: str = "name") -> None:

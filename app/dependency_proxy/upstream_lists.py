@@ -171,27 +171,39 @@ async def set_docker_hub_credentials(
     group: Group, settings: Settings, identity: str | None, secret: str | None
 ) -> None:
     """GitLab's group Docker Hub credentials (`updateDependencyProxySettings`): kept on
-    the group's first Docker Hub upstream; None and None clear them."""
-    if identity is None:
-        owner, _ = await effective_rows(group)
-        if owner is None or owner.id != group.id:
-            return  # nothing of its own to clear
+    the group's first Docker Hub upstream. None leaves that one as stored (GitLab lets
+    either change alone); `clear_docker_hub_credentials` removes both."""
     async with in_transaction():
         rows = await own_rows(group)
         hub = next((row for row in rows if row.url is None or is_docker_hub_url(row.url)), None)
         if hub is None:
-            if identity is None:
-                return
             hub = await Upstream.create(
                 group_id=group.id, position=len(rows) + 1, name=_free_name(rows), url=None
             )
-        if identity is None or secret is None:
-            hub.identity_encrypted = None  # type: ignore[assignment]
-            hub.secret_encrypted = None  # type: ignore[assignment]
-        else:
+        changed = ["updated_at"]
+        if identity is not None:
             hub.identity_encrypted = credentials.encrypt(settings.secret_key, identity)
+            changed.append("identity_encrypted")
+        if secret is not None:
             hub.secret_encrypted = credentials.encrypt(settings.secret_key, secret)
-        await hub.save(update_fields=["identity_encrypted", "secret_encrypted", "updated_at"])
+            changed.append("secret_encrypted")
+        await hub.save(update_fields=changed)
+
+
+async def clear_docker_hub_credentials(group: Group) -> None:
+    """Remove the credentials of the group's own Docker Hub upstream (if it has one)."""
+    owner, _ = await effective_rows(group)
+    if owner is None or owner.id != group.id:
+        return  # nothing of its own to clear
+    async with in_transaction():
+        for hub in await own_rows(group):
+            if hub.url is None or is_docker_hub_url(hub.url):
+                hub.identity_encrypted = None  # type: ignore[assignment]
+                hub.secret_encrypted = None  # type: ignore[assignment]
+                await hub.save(
+                    update_fields=["identity_encrypted", "secret_encrypted", "updated_at"]
+                )
+                return
 
 
 async def docker_hub_identity(group: Group, settings: Settings) -> tuple[str | None, bool]:

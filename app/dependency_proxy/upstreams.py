@@ -34,7 +34,7 @@ from app.dependency_proxy.errors import (
     UpstreamUnavailable,
 )
 from app.dependency_proxy.models import ImageUpstream, Upstream
-from app.dependency_proxy.upstream_auth import UpstreamCredentials
+from app.dependency_proxy.upstream_auth import UpstreamCredentials, fingerprint_of
 from app.groups.models import Group
 
 DOCKER_HUB_NAME = "docker-hub"
@@ -215,3 +215,27 @@ def first_failure(errors: list[DependencyProxyError]) -> DependencyProxyError:
             if isinstance(error, kind):
                 return error
     return errors[0]
+
+
+def source_key(found: list[Candidate]) -> tuple[tuple[str, str, str], ...]:
+    """Which upstreams a short-lived answer came from, with which credentials and under
+    which name: part of every cache key, so an answer never serves a group whose
+    list or credentials differ (and a changed list asks again)."""
+    return tuple(
+        (entry.upstream.url, fingerprint_of(entry.upstream.credentials), entry.image)
+        for entry in found
+    )
+
+
+async def image_sources(
+    group: Group, upstreams: tuple[UpstreamEntry, ...], image: str
+) -> list[Candidate]:
+    """Where to ask for an image's listings (tags, referrers): only the upstream that
+    served its manifests once one did (another registry's same-named repository is
+    not this image), else every candidate in order."""
+    found = await candidates(group, upstreams, image)
+    if len(found) > 1:
+        remembered = await remembered_upstream_id(group.id, image)
+        if remembered is not None and found[0].upstream.id == remembered:
+            return found[:1]
+    return found

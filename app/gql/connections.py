@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from app.dependency_proxy.services.pagination import Page
+from app.pagination import Page
 
 N = TypeVar("N")
 

@@ -1,17 +1,14 @@
-"""Permission classes and the one message unauthorised requests get (GitLab's wording).
+"""The one message unauthorised requests get (GitLab's wording), and its error.
 
 The message never says whether the thing exists, so a stranger cannot probe
-for private group paths.
+for private group paths. When the principal would be allowed but its token's
+scope is what is missing (a `read_api` token asking for a mutation), the error
+says so in `extensions` (GitLab's message stays, so scripts that match it work).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from graphql import GraphQLError
-from strawberry.permission import BasePermission
-
-from app.gql.context import Info
 
 RESOURCE_NOT_AVAILABLE = (
     "The resource that you are attempting to access does not exist "
@@ -20,20 +17,6 @@ RESOURCE_NOT_AVAILABLE = (
 
 
 class ResourceNotAvailable(GraphQLError):
-    def __init__(self) -> None:
-        super().__init__(RESOURCE_NOT_AVAILABLE)
-
-
-class CanMutate(BasePermission):
-    """Mutations need a signed-in user with the `api` scope (`read_api` is read-only)."""
-
-    message = RESOURCE_NOT_AVAILABLE
-
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        principal = info.context.principal
-        return (
-            principal is not None
-            and principal.user is not None
-            and principal.user.is_active
-            and principal.has_scope("api")
-        )
+    def __init__(self, reason: str | None = None) -> None:
+        extensions = {"code": "INSUFFICIENT_SCOPE", "reason": reason} if reason else None
+        super().__init__(RESOURCE_NOT_AVAILABLE, extensions=extensions)

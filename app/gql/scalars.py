@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import NewType
 
@@ -19,9 +19,18 @@ def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a date like 2030-12-31") from None
+
+
 Time = NewType("Time", datetime)
+Date = NewType("Date", date)
 BigInt = NewType("BigInt", int)
 DependencyProxyManifestID = NewType("DependencyProxyManifestID", str)
+PersonalAccessTokenID = NewType("PersonalAccessTokenID", str)
 
 # Handed to StrawberryConfig(scalar_map=...) by app.gql.schema.
 SCALAR_MAP = {
@@ -30,6 +39,21 @@ SCALAR_MAP = {
         serialize=_serialize_time,
         parse_value=_parse_time,
         description="Time represented in ISO 8601, for example 2019-03-23T20:59:31Z.",
+    ),
+    Date: strawberry.scalar(
+        name="Date",
+        serialize=lambda value: value.isoformat(),
+        parse_value=_parse_date,
+        description="Date represented in ISO 8601, for example 2030-12-31.",
+    ),
+    PersonalAccessTokenID: strawberry.scalar(
+        name="PersonalAccessTokenID",
+        serialize=str,
+        parse_value=str,
+        description=(
+            "A `PersonalAccessTokenID` is a global ID, for example "
+            '"gid://dockyard/PersonalAccessToken/1".'
+        ),
     ),
     BigInt: strawberry.scalar(
         name="BigInt",
@@ -51,6 +75,14 @@ SCALAR_MAP = {
 
 def global_id(model_name: str, ident: int) -> str:
     return f"{GID_PREFIX}/{model_name}/{ident}"
+
+
+def id_of(global_ident: str, model_name: str) -> int | None:
+    """The number in `gid://dockyard/<model_name>/<n>` (or a bare number), else None."""
+    text = str(global_ident).strip()
+    prefix = f"{GID_PREFIX}/{model_name}/"
+    number = text.removeprefix(prefix)
+    return int(number) if number.isdigit() and len(number) < 19 else None
 
 
 _UNITS = ("Bytes", "KB", "MB", "GB", "TB", "PB", "EB")

@@ -15,17 +15,19 @@ from app.gql.mutations.dependency_proxy_upstream_create import (
 from app.gql.mutations.dependency_proxy_upstream_delete import (
     dependency_proxy_upstream_delete_mutation,
 )
+from app.gql.mutations.group_access_token_create import group_access_token_create_mutation
+from app.gql.mutations.group_access_token_revoke import group_access_token_revoke_mutation
 from app.gql.mutations.group_create import group_create_mutation
 from app.gql.mutations.group_member_add import group_member_add_mutation
 from app.gql.mutations.group_member_remove import group_member_remove_mutation
 from app.gql.mutations.group_member_update import group_member_update_mutation
+from app.gql.mutations.personal_access_token_rotate import personal_access_token_rotate_mutation
 from app.gql.mutations.update_dependency_proxy_image_ttl_group_policy import (
     update_dependency_proxy_image_ttl_group_policy_mutation,
 )
 from app.gql.mutations.update_dependency_proxy_settings import (
     update_dependency_proxy_settings_mutation,
 )
-from app.gql.permissions import CanMutate
 from app.gql.queries import Query
 from app.gql.scalars import SCALAR_MAP
 
@@ -37,10 +39,9 @@ MAX_TOKENS = 5000
 
 
 def _mutation(resolver: object, description: str) -> object:
+    # No permission class: every mutation calls a service that checks the policy.
     return strawberry.mutation(  # type: ignore[call-overload]
-        resolver=resolver,
-        description=description,
-        permission_classes=[CanMutate],
+        resolver=resolver, description=description
     )
 
 
@@ -73,6 +74,16 @@ class Mutation:
     )
     group_member_remove = _mutation(
         group_member_remove_mutation, "Dockyard: remove a direct member (Owner)."
+    )
+    personal_access_token_rotate = _mutation(
+        personal_access_token_rotate_mutation, "Rotate a specified personal access token."
+    )
+    group_access_token_create = _mutation(
+        group_access_token_create_mutation,
+        "Dockyard: create a group access token (Owner); its secret is shown once.",
+    )
+    group_access_token_revoke = _mutation(
+        group_access_token_revoke_mutation, "Dockyard: revoke a group access token (Owner)."
     )
 
 

@@ -13,22 +13,21 @@ from typing import TypeVar
 import strawberry
 from graphql import GraphQLError
 
-from app.accounts.models import User
 from app.dependency_proxy.models import Blob, CacheStatus, GroupSetting, ImageTtlGroupPolicy
 from app.dependency_proxy.models import Manifest as ManifestModel
 from app.dependency_proxy.services import group_cache
 from app.dependency_proxy.services.group_cache import CacheSummary
-from app.dependency_proxy.services.pagination import encode_cursor
 from app.errors import DockyardError
 from app.gql.cache_clear import DependencyProxyCacheClear
-from app.gql.connections import Connection, Edge, PageInfo, connection
+from app.gql.connections import Connection, connection
 from app.gql.context import Info
 from app.gql.scalars import BigInt, DependencyProxyManifestID, Time, global_id, human_size
 from app.gql.upstreams import DependencyProxyUpstream, upstreams_of
-from app.groups import policy
+from app.gql.users import AccessLevelType, GroupAccessToken, UserCore
+from app.groups import access_tokens
 from app.groups import services as groups
-from app.groups.models import AccessLevel
 from app.groups.models import Group as GroupModel
+from app.groups.services import MemberView
 
 GRAPHQL_INT_MAX = 2**31 - 1
 
@@ -45,19 +44,6 @@ class ManifestStatus(Enum):
     @classmethod
     def of(cls, status: int) -> ManifestStatus:
         return cls[CacheStatus(status).name]
-
-
-@strawberry.enum(name="AccessLevelEnum")
-class AccessLevelEnum(Enum):
-    GUEST = "GUEST"
-    REPORTER = "REPORTER"
-    DEVELOPER = "DEVELOPER"
-    MAINTAINER = "MAINTAINER"
-    OWNER = "OWNER"
-
-    @property
-    def level(self) -> AccessLevel:
-        return AccessLevel[self.value]
 
 
 @strawberry.type(name="DependencyProxyManifest")
@@ -143,11 +129,19 @@ class DependencyProxySetting:
     )
 
     @classmethod
-    def of(cls, setting: GroupSetting, identity: str | None) -> DependencyProxySetting:
+    def of_row(cls, setting: GroupSetting, identity: str | None) -> DependencyProxySetting:
         return cls(
             enabled=setting.enabled,
             identity=identity,
             revalidation_interval=setting.revalidation_interval,
+        )
+
+    @classmethod
+    def of(cls, summary: CacheSummary) -> DependencyProxySetting:
+        return cls(
+            enabled=summary.enabled,
+            identity=summary.identity,
+            revalidation_interval=summary.revalidation_interval,
         )
 
 
@@ -187,38 +181,21 @@ class DependencyProxyUpstreamRateLimit:
     remaining: int | None
 
 
-@strawberry.type(name="UserCore")
-class UserCore:
-    model: strawberry.Private[User]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(global_id("User", self.model.id))
-
-    @strawberry.field
-    def username(self) -> str:
-        return self.model.username
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.model.name
-
-
-@strawberry.type(name="AccessLevel")
-class AccessLevelType:
-    integer_value: int
-    string_value: AccessLevelEnum
-
-    @classmethod
-    def of(cls, level: AccessLevel) -> AccessLevelType:
-        return cls(integer_value=int(level), string_value=AccessLevelEnum[level.name])
-
-
-@strawberry.type
+@strawberry.type(name="GroupMember")
 class GroupMember:
-    user: UserCore
-    access_level: AccessLevelType
-    inherited: bool = strawberry.field(description="Dockyard: granted by an ancestor group.")
+    view: strawberry.Private[MemberView]
+
+    @strawberry.field
+    def user(self) -> UserCore:
+        return UserCore(model=self.view.user)
+
+    @strawberry.field
+    def access_level(self) -> AccessLevelType:
+        return AccessLevelType.of(self.view.access_level)
+
+    @strawberry.field(description="Dockyard: granted by an ancestor group.")
+    def inherited(self) -> bool:
+        return self.view.inherited
 
 
 @strawberry.type(name="Group")
@@ -253,8 +230,7 @@ class Group:
         summary = await self._summary(info)
         if not summary.can_administer:  # GitLab: authorize :admin_dependency_proxy
             return None
-        setting = await GroupSetting.get_or_none(group_id=self.model.id) or GroupSetting()
-        return DependencyProxySetting.of(setting, summary.identity)
+        return DependencyProxySetting.of(summary)
 
     @strawberry.field(
         description="Dockyard: the upstream registries the group's pulls use, in order "
@@ -267,10 +243,8 @@ class Group:
     async def dependency_proxy_image_ttl_policy(
         self, info: Info
     ) -> DependencyProxyImageTtlGroupPolicy | None:
-        if not await policy.can_administer(info.context.viewer, self.model):
-            return None
-        row = await ImageTtlGroupPolicy.get_or_none(group_id=self.model.id)
-        return DependencyProxyImageTtlGroupPolicy.of(row or ImageTtlGroupPolicy())
+        row = await group_cache.get_image_ttl_policy(info.context.viewer, self.model)
+        return DependencyProxyImageTtlGroupPolicy.of(row) if row is not None else None
 
     @strawberry.field
     async def dependency_proxy_image_prefix(self, info: Info) -> str:
@@ -362,27 +336,45 @@ class Group:
         )
 
     @strawberry.field(description="Direct and inherited members, with their effective level.")
-    async def group_members(self) -> Connection[GroupMember]:
-        # Members are few: one page holds them all (one query, users prefetched).
-        members = [
-            GroupMember(
-                user=UserCore(model=view.user),
-                access_level=AccessLevelType.of(view.access_level),
-                inherited=view.inherited,
+    async def group_members(
+        self,
+        info: Info,
+        search: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        first: int | None = None,
+        last: int | None = None,
+    ) -> Connection[GroupMember]:
+        page = await field_errors(
+            groups.members_page(
+                info.context.viewer,
+                self.model,
+                search,
+                first=first,
+                after=after,
+                last=last,
+                before=before,
             )
-            for view in await groups.list_members(self.model)
-        ]
-        edges = [Edge(cursor=encode_cursor(index), node=item) for index, item in enumerate(members)]
-        return Connection(
-            edges=edges,
-            nodes=members,
-            page_info=PageInfo(
-                has_next_page=False,
-                has_previous_page=False,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
         )
+        return connection(page, lambda model: GroupMember(view=model))
+
+    @strawberry.field(description="Dockyard: the group's access tokens (Owners; else null).")
+    async def access_tokens(
+        self,
+        info: Info,
+        after: str | None = None,
+        before: str | None = None,
+        first: int | None = None,
+        last: int | None = None,
+    ) -> Connection[GroupAccessToken] | None:
+        if not await groups.may_administer(info.context.viewer, self.model):
+            return None
+        page = await field_errors(
+            access_tokens.group_access_tokens_page(
+                info.context.viewer, self.model, first=first, after=after, last=last, before=before
+            )
+        )
+        return connection(page, lambda model: GroupAccessToken.of(model))
 
 
 async def field_errors(work: Awaitable[T]) -> T:

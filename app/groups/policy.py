@@ -1,16 +1,24 @@
-"""Who may do what in a group.
+"""Who may do what in a group: the one place for "may pull", "may read" and "may administer".
 
 GitLab's rules: membership of an ancestor group counts for its descendants;
 pulling through the proxy needs Guest; settings, TTL policy, upstream
-credentials and clearing the cache need Owner; instance admins may do
-everything. Tokens are further limited by their scopes, and a deploy token
-only works for its own group and that group's subgroups.
+credentials, members, tokens and clearing the cache need Owner; instance admins
+(and the operator at the command line) may do everything. Tokens are further
+limited by their scopes; a deploy token only works for its own group and that
+group's subgroups; a group access token acts as its bot, a member of its group
+only.
+
+The `require_*` helpers are what services call: a principal who may not read a
+group gets NotFound (a private group and a missing one look alike), one who may
+read it but not change it PermissionDenied, and one whose token's scope is the
+only thing missing InsufficientScope.
 """
 
 from __future__ import annotations
 
 from app.accounts.models import User
 from app.accounts.principal import Principal
+from app.errors import InsufficientScope, NotFound, PermissionDenied
 from app.groups.models import AccessLevel, Group, Membership
 
 
@@ -32,12 +40,13 @@ def deploy_token_covers(principal: Principal, group: Group) -> bool:
     return token_group_key in group.ancestor_keys
 
 
-async def _user_level_at_least(principal: Principal, group: Group, level: AccessLevel) -> bool:
-    user = principal.user
-    if user is None or not user.is_active:
-        return False
-    if user.is_admin:
+async def level_at_least(principal: Principal, group: Group, level: AccessLevel) -> bool:
+    """Whether the principal's person (or bot) holds `level` here; scopes aside."""
+    if principal.is_admin:
         return True
+    user = principal.user
+    if user is None or not user.is_active or principal.deploy_token is not None:
+        return False
     current = await access_level(user, group)
     return current is not None and current >= level
 
@@ -48,20 +57,53 @@ async def can_pull(principal: Principal, group: Group) -> bool:
         return False
     if principal.deploy_token is not None:
         return deploy_token_covers(principal, group)
-    return await _user_level_at_least(principal, group, AccessLevel.GUEST)
+    return await level_at_least(principal, group, AccessLevel.GUEST)
 
 
 async def can_read(principal: Principal, group: Group) -> bool:
-    """May see the group and its cache (pages, GraphQL queries)."""
-    if principal.deploy_token is not None:
+    """May see the group, its members and its cache (pages, GraphQL queries)."""
+    if not principal.may_use_api:
         return False
-    if not principal.has_scope("api") and not principal.has_scope("read_api"):
-        return False
-    return await _user_level_at_least(principal, group, AccessLevel.GUEST)
+    return await level_at_least(principal, group, AccessLevel.GUEST)
 
 
 async def can_administer(principal: Principal, group: Group) -> bool:
-    """May change settings, TTL policy, credentials, members; may clear the cache."""
-    if principal.deploy_token is not None or not principal.has_scope("api"):
+    """May change settings, TTL policy, credentials, members, tokens; may clear the cache."""
+    if not principal.may_use_api or not principal.has_scope("api"):
         return False
-    return await _user_level_at_least(principal, group, AccessLevel.OWNER)
+    return await level_at_least(principal, group, AccessLevel.OWNER)
+
+
+def not_found(full_path: str) -> NotFound:
+    return NotFound(f"group {full_path!r} not found")
+
+
+async def require_read(principal: Principal, group: Group) -> None:
+    if not await can_read(principal, group):
+        raise not_found(group.full_path)
+
+
+async def require_administer(principal: Principal, group: Group, what: str = "manage it") -> None:
+    """Owner (or admin) with a credential that may change things; see the module doc."""
+    if await can_administer(principal, group):
+        return
+    await require_read(principal, group)
+    if principal.may_use_api and await level_at_least(principal, group, AccessLevel.OWNER):
+        raise InsufficientScope(
+            "this token has the read_api scope, which only reads: "
+            f"to {what}, use a token with the api scope"
+        )
+    raise PermissionDenied(f"only Owners of {group.full_path} may {what}")
+
+
+def require_api_write(principal: Principal, what: str) -> None:
+    """A person (not a deploy token, not anonymous) whose credential may change things."""
+    if principal.is_operator:
+        return
+    if not principal.may_use_api:
+        raise PermissionDenied(f"only signed-in users may {what}")
+    if not principal.has_scope("api"):
+        raise InsufficientScope(
+            f"this token has the read_api scope, which only reads: to {what}, "
+            "use a token with the api scope"
+        )

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app import clock
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.models import User
+from app.accounts.policy import require_admin
 from app.accounts.principal import Principal
 from app.config import Settings
-from app.errors import AlreadyExists, InvalidInput, PermissionDenied
+from app.errors import AlreadyExists, InvalidInput
 from app.instance.models import InstanceSetting
 
 INITIAL_ROOT_PASSWORD_FILE = "initial_root_password"
@@ -49,8 +50,7 @@ async def store_docker_hub_credentials(
     principal: Principal, identity_encrypted: str | None, secret_encrypted: str | None
 ) -> None:
     """Keep the instance's default Docker Hub credentials (already encrypted; None clears)."""
-    if not principal.is_admin or not principal.has_scope("api"):
-        raise PermissionDenied("only administrators may change instance settings")
+    require_admin(principal, "change instance settings")
     row = await _row()
     row.docker_hub_identity_encrypted = identity_encrypted  # type: ignore[assignment]
     row.docker_hub_secret_encrypted = secret_encrypted  # type: ignore[assignment]
@@ -66,8 +66,7 @@ async def update_instance_settings(
     dependency_proxy_enabled: bool | None = None,
     registry_token_expire_minutes: int | None = None,
 ) -> InstanceSettings:
-    if not principal.is_admin or not principal.has_scope("api"):
-        raise PermissionDenied("only administrators may change instance settings")
+    require_admin(principal, "change instance settings")
     row = await _row()
     if dependency_proxy_enabled is not None:
         row.dependency_proxy_enabled = dependency_proxy_enabled

@@ -17,7 +17,7 @@ from tortoise import connections
 from tortoise.backends.base import executor as base_executor
 
 from app import db
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.principal import Principal
 from app.config import Settings, load_settings
 from app.dependency_proxy import cleanup, clearing
@@ -31,7 +31,7 @@ from app.dependency_proxy.services.group_cache import (
     list_manifests,
 )
 from app.dependency_proxy.storage.local import LocalBlobStore
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel
 from tests.support.bulk_rows import PostgresRows
 from tests.support.postgres import PostgresServer, postgres_bin

@@ -231,3 +231,48 @@ def test_a_non_member_cannot_pull_from_another_group(
     assert (
         f"name unknown: no group '{alice.group}' you can pull from: check the path"
     ).encode() in refused.stderr
+
+
+def test_a_group_access_token_pulls_in_its_group_and_subgroups_only(
+    dockyard: DockyardServer, alice: Account, seeded_images: SeededImages, tmp_path: Path
+) -> None:
+    """GitLab 16+'s group access token, made with the CLI, used by skopeo with any
+    username: it pulls in its group's subgroup, never outside; revoked, it stops."""
+    made = dockyard.cli(
+        "group-token",
+        "create",
+        "acme",
+        "--name",
+        "skopeo",
+        "--role",
+        "guest",
+        "--scopes",
+        "read_registry,write_registry",
+    )
+    assert made["token"].startswith("dygat-")
+    creds = f"ci-runner:{made['token']}"  # any username goes, as on GitLab
+    copy_to_dir(dockyard, creds, alice.group, "alpine:3.19", tmp_path / "gat")
+    assert_dir_holds(tmp_path / "gat", seeded_images.alpine)
+    dockyard.provision("dora", "doras-group", scopes="api")
+    outside = skopeo(
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        creds,
+        f"docker://{dockyard.prefix('doras-group')}/alpine:3.19",
+        check=False,
+    )
+    assert outside.returncode != 0 and seeded_images.alpine.manifest not in outside.stdout
+    dockyard.cli("group-token", "revoke", "acme", "skopeo")
+    revoked = skopeo(
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        creds,
+        f"docker://{dockyard.prefix(alice.group)}/alpine:3.19",
+        check=False,
+    )
+    assert revoked.returncode != 0
+    assert b"unauthorized" in revoked.stderr.lower() or b"401" in revoked.stderr

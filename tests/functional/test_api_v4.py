@@ -6,25 +6,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.dependency_proxy.models import Blob, CacheStatus
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel, Group
 from tests.support.cache_rows import add_blob, add_manifest
-from web import api_v4
-
-
-@pytest.fixture
-def app(app: Starlette) -> Starlette:
-    # Until app.asgi mounts web.api_v4 itself; a no-op afterwards.
-    if not any(
-        getattr(route, "endpoint", None) is api_v4.purge_dependency_proxy_cache
-        for route in app.router.routes
-    ):
-        app.router.routes[0:0] = api_v4.routes
-    return app
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from app.dependency_proxy.models import (
 from app.dependency_proxy.services.clear_cache import clear_cache
 from app.dependency_proxy.services.get_blob import record_blob
 from app.dependency_proxy.storage.local import LocalBlobStore
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import Group
 from tests.functional.test_cleanup import CleanupRuntime
 from tests.support.cache_rows import add_blob, add_manifest, digest_of

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from app import clock
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy import cleanup, storage
@@ -24,7 +24,7 @@ from app.dependency_proxy.models import Blob, CacheStatus, ImageTtlGroupPolicy, 
 from app.dependency_proxy.services.clear_cache import clear_cache
 from app.dependency_proxy.storage import write_blob
 from app.dependency_proxy.storage.local import LocalBlobStore
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel, Group
 
 START = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)

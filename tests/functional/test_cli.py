@@ -175,3 +175,49 @@ def test_unmigrated_database_says_what_to_do(tmp_path: Path) -> None:
     assert "dockyard migrate" in runner.fails("user", "list")
     key_file = tmp_path / "data" / "secret_key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_group_access_tokens_from_the_shell(cli: Cli) -> None:
+    """create prints the secret once; list shows role and last use; revoke ends it."""
+    cli("group", "create", "tokens-acme")
+    made = cli.json(
+        "group-token",
+        "create",
+        "tokens-acme",
+        "--name",
+        "ci",
+        "--role",
+        "developer",
+        "--scopes",
+        "read_registry,write_registry",
+        "--expires-at",
+        "2999-01-01",
+    )
+    assert made["token"].startswith("dygat-") and made["role"] == "developer"
+    assert made["username"].startswith("group_") and made["expires_at"] == "2999-01-01"
+    listed = cli.json("group-token", "list", "tokens-acme")["group_access_tokens"]
+    assert [(item["name"], item["access_level"], item["last_used_at"]) for item in listed] == [
+        ("ci", 30, None)
+    ]
+    assert made["token"] not in json.dumps(listed)
+    plain = cli("group-token", "list", "tokens-acme").stdout
+    assert "ci\t" in plain and "Developer" in plain and "last used never" in plain
+    assert cli.json("group-token", "revoke", "tokens-acme", "ci")["revoked"] is True
+    assert "no active access token" in cli.fails("group-token", "revoke", "tokens-acme", "ci")
+    assert "unknown role" in cli.fails(
+        "group-token", "create", "tokens-acme", "--name", "x", "--role", "king", "--scopes", "api"
+    )
+    assert "group 'nowhere' not found" in cli.fails(
+        "group-token", "create", "nowhere", "--name", "x", "--role", "guest", "--scopes", "api"
+    )
+
+
+def test_token_rotate_from_the_shell(cli: Cli) -> None:
+    cli("user", "create", "rota", "--email", "rota@example.com", "--password", "rota-password")
+    old = cli.json("token", "create", "rota", "--name", "ci", "--scopes", "api")
+    new = cli.json("token", "rotate", "rota", "ci")
+    assert new["token"].startswith("dypat-") and new["token"] != old["token"]
+    assert (new["name"], new["scopes"]) == ("ci", ["api"])
+    states = sorted(item["revoked"] for item in cli.json("token", "list", "rota")["tokens"])
+    assert states == [False, True]
+    assert "no active token" in cli.fails("token", "rotate", "rota", "never-made")

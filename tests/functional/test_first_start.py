@@ -1,7 +1,7 @@
 import stat
 
 from app.accounts import authentication
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.models import User
 from app.config import Settings
 from app.instance.services import ensure_root_user

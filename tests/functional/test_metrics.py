@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.asgi import create_app
 from app.config import Settings, load_settings, prepare_data_dir
 
@@ -84,3 +84,20 @@ async def test_requests_and_live_figures_are_counted(client: httpx.AsyncClient) 
     assert sample(after, liveness) - sample(before, liveness) == 2
     assert sample(after, challenged) - sample(before, challenged) == 1
     assert "dockyard_downloads_in_flight 0.0" in after
+
+
+async def test_an_admin_s_api_token_reads_metrics_too(client: httpx.AsyncClient) -> None:
+    """`api` implies `read_api`: the README's "any admin token" holds for `api` tokens."""
+    ada = await accounts.create_user("ada", "ada@example.com", "ada-password", is_admin=True)
+    sam = await accounts.create_user("sam", "sam@example.com", "sam-password")
+    admin_api = await accounts.create_personal_access_token(ada, "scripts", "api")
+    registry_only = await accounts.create_personal_access_token(ada, "pulls", "read_registry")
+    user_api = await accounts.create_personal_access_token(sam, "scripts", "api")
+    for header in ("PRIVATE-TOKEN", "Authorization"):
+        value = admin_api.secret if header == "PRIVATE-TOKEN" else f"Bearer {admin_api.secret}"
+        answer = await client.get("/metrics", headers={header: value})
+        assert answer.status_code == 200 and "dockyard_http_requests" in answer.text
+    # An admin's token without an API scope, and a non-admin's api token: not found.
+    for secret in (registry_only.secret, user_api.secret):
+        answer = await client.get("/metrics", headers={"PRIVATE-TOKEN": secret})
+        assert answer.status_code == 404

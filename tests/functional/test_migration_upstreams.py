@@ -15,7 +15,7 @@ from app.config import load_settings
 from app.dependency_proxy import credentials
 from app.dependency_proxy.models import Upstream
 from app.dependency_proxy.upstreams import upstreams_for
-from app.groups import services as groups
+from app.groups import records as groups
 from tests.conftest import TEST_SECRET
 from tests.support.postgres import PostgresServer
 

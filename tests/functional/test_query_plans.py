@@ -13,13 +13,13 @@ import pytest
 from starlette.applications import Starlette
 
 from app import clock
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.principal import Principal
 from app.dependency_proxy import cleanup, clearing
 from app.dependency_proxy.cleanup import run_cleanup_once
 from app.dependency_proxy.models import Blob, CacheStatus, ImageTtlGroupPolicy, Manifest
 from app.dependency_proxy.services.clear_cache import clear_cache
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel, Group
 from tests.functional.graphql.conftest import operation
 from tests.functional.web.conftest import PASSWORD, Browser

@@ -8,9 +8,10 @@ every kind of credential a client may present.
 
 Each role is one user (its membership is in acme unless the role says otherwise)
 holding one credential of every user kind (password and five personal access
-tokens); deploy tokens stand on their own. Everything is created through the
-services the CLI uses, with plain database updates only where time must have
-passed (an expired token).
+tokens); deploy tokens and group access tokens (bot members of their group)
+stand on their own. Everything is created through the domain's records or, for
+group tokens, its checked services as the operator, with plain database updates
+only where time must have passed (an expired token).
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ import httpx
 from starlette.applications import Starlette
 
 from app import clock
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.models import DeployToken, PersonalAccessToken, User, UserState
 from app.accounts.principal import Principal
 from app.asgi import create_app
 from app.config import Settings, load_settings, prepare_data_dir
-from app.groups import services as groups
+from app.groups import access_tokens, deploy_tokens
+from app.groups import records as groups
 from app.groups.models import AccessLevel, Group, Visibility
+from tests.support.operator import OPERATOR
 
 TOP, SUB, UNRELATED, FOREIGN = "acme", "acme/platform", "beta", "zeta"
 GROUPS = (TOP, SUB, UNRELATED, FOREIGN)
@@ -83,6 +86,34 @@ DEPLOY_TOKENS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# Group access tokens: (group, role of their bot, scopes, state). `docker login`
+# takes any username with them, as GitLab does: GROUP_TOKEN_LOGIN is the one sent.
+GROUP_ACCESS_TOKENS: dict[str, tuple[str, AccessLevel, str, str]] = {
+    "group access token of acme, Guest, registry": (
+        TOP,
+        AccessLevel.GUEST,
+        BOTH_REGISTRY_SCOPES,
+        "live",
+    ),
+    "group access token of acme/platform, Developer, api": (
+        SUB,
+        AccessLevel.DEVELOPER,
+        "api",
+        "live",
+    ),
+    "group access token of zeta, Owner, api": (FOREIGN, AccessLevel.OWNER, "api", "live"),
+    "group access token of acme, Reporter, read_api": (
+        TOP,
+        AccessLevel.REPORTER,
+        "read_api",
+        "live",
+    ),
+    "group access token of acme, Owner, api, expired": (TOP, AccessLevel.OWNER, "api", "expired"),
+    "group access token of acme, Owner, api, revoked": (TOP, AccessLevel.OWNER, "api", "revoked"),
+}
+GROUP_TOKEN_LOGIN = "any-username"
+
+
 def password_of(username: str) -> str:
     return f"{username}-password-1"
 
@@ -105,7 +136,8 @@ class Credential:
 def credential_labels() -> list[tuple[str | None, str]]:
     """(role, kind) of every credential, in table order (no database needed)."""
     users = [(role.label, kind) for role in ROLES for kind in USER_CREDENTIALS]
-    return [*users, *((None, kind) for kind in DEPLOY_TOKENS)]
+    tokens = [*DEPLOY_TOKENS, *GROUP_ACCESS_TOKENS]
+    return [*users, *((None, kind) for kind in tokens)]
 
 
 def label_of(role: str | None, kind: str) -> str:
@@ -117,6 +149,8 @@ class Tenancy:
     groups: dict[str, Group]
     credentials: dict[str, Credential]
     users: dict[str, User]
+    # The id of one live `api` personal access token of each person (zoe's included).
+    api_token_ids: dict[str, int]
 
     def credential(self, role: str | None, kind: str) -> Credential:
         return self.credentials[label_of(role, kind)]
@@ -149,16 +183,37 @@ async def _user_credentials(role: Role, user: User) -> list[Credential]:
 async def _deploy_credentials(by_path: dict[str, Group]) -> list[Credential]:
     made = []
     for kind, (path, scopes, state) in DEPLOY_TOKENS.items():
-        created = await accounts.create_deploy_token(by_path[path], kind, scopes)
+        created = await deploy_tokens.create_deploy_token(OPERATOR, by_path[path], kind, scopes)
         token = created.deploy_token
         if state == "expired":
             await _expire(token)
         elif state == "revoked":
-            await accounts.revoke_deploy_token(by_path[path], kind)
+            await deploy_tokens.revoke_deploy_token(OPERATOR, by_path[path], kind)
         await token.fetch_related("group")
         principal = Principal(scopes=token.scope_set, deploy_token=token)
         made.append(Credential(None, kind, created.username, created.secret, principal))
     return made
+
+
+async def _group_credentials(by_path: dict[str, Group]) -> list[Credential]:
+    made = []
+    for kind, (path, level, scopes, state) in GROUP_ACCESS_TOKENS.items():
+        group = by_path[path]
+        created = await access_tokens.create_group_access_token(
+            OPERATOR, group, kind, level, scopes
+        )
+        token = created.group_access_token.token
+        if state == "expired":
+            await _expire(token)
+        elif state == "revoked":
+            await access_tokens.revoke_group_access_token(OPERATOR, group, kind)
+        principal = Principal(user=token.user, scopes=token.scope_set, personal_access_token=token)
+        made.append(Credential(None, kind, GROUP_TOKEN_LOGIN, created.secret, principal))
+    return made
+
+
+def is_group_access_token(kind: str) -> bool:
+    return kind in GROUP_ACCESS_TOKENS
 
 
 async def build_tenancy() -> Tenancy:
@@ -187,7 +242,14 @@ async def build_tenancy() -> Tenancy:
         if role.blocked:
             await accounts.set_state(user, UserState.BLOCKED)
     credentials += await _deploy_credentials(by_path)
-    return Tenancy(by_path, {item.label: item for item in credentials}, users)
+    credentials += await _group_credentials(by_path)
+    zoe_token = await accounts.create_personal_access_token(zoe, "zoe's scripts", "api")
+    api_token_ids = {"zoe": zoe_token.personal_access_token.id}
+    for item in credentials:
+        token = item.principal.personal_access_token
+        if item.kind == "PAT api" and token is not None:
+            api_token_ids[item.username] = token.id
+    return Tenancy(by_path, {item.label: item for item in credentials}, users, api_token_ids)
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Read the three tables below as the policy (README "Groups, roles and tokens",
 DESIGN.md §3 "Who may do what"); the tests check every cell of
 
-    credential (9 roles x 7 user credentials, and 6 deploy tokens)
+    credential (9 roles x 7 user credentials, 6 deploy tokens, 6 group access tokens)
     x group (acme, acme/platform, beta, zeta)
     x what (manifest by tag, manifest by digest, blob) x method (GET, HEAD)
 
@@ -40,6 +40,7 @@ from tests.security.registry_answers import (
 from tests.security.tenancy import (
     DEPLOY_TOKENS,
     FOREIGN,
+    GROUP_ACCESS_TOKENS,
     GROUPS,
     SUB,
     TOP,
@@ -106,10 +107,27 @@ DEPLOY_TOKEN_POLICY: dict[str, tuple[AtTokenEndpoint, frozenset[str]]] = {
 }
 
 
+# 4. Group access tokens: a bot member of their group with their role, reaching the
+#    group and its subgroups (never the parent, never another group); `api`, or both
+#    registry scopes, as for personal access tokens; any username at `docker login`.
+GROUP_ACCESS_TOKEN_POLICY: dict[str, tuple[AtTokenEndpoint, frozenset[str]]] = {
+    "group access token of acme, Guest, registry": (AtTokenEndpoint.ACCEPTED, ACME_AND_SUBGROUPS),
+    "group access token of acme/platform, Developer, api": (
+        AtTokenEndpoint.ACCEPTED,
+        frozenset({SUB}),
+    ),
+    "group access token of zeta, Owner, api": (AtTokenEndpoint.ACCEPTED, frozenset({FOREIGN})),
+    "group access token of acme, Reporter, read_api": (AtTokenEndpoint.FORBIDDEN, NOWHERE),
+    "group access token of acme, Owner, api, expired": (AtTokenEndpoint.UNAUTHORIZED, NOWHERE),
+    "group access token of acme, Owner, api, revoked": (AtTokenEndpoint.UNAUTHORIZED, NOWHERE),
+}
+
+
 def expected(role: str | None, kind: str, group: str) -> tuple[AtTokenEndpoint, bool]:
     """(what /jwt/auth answers, whether the pull is allowed) for one cell."""
     if role is None:
-        at_endpoint, reach = DEPLOY_TOKEN_POLICY[kind]
+        tables = {**DEPLOY_TOKEN_POLICY, **GROUP_ACCESS_TOKEN_POLICY}
+        at_endpoint, reach = tables[kind]
     elif role in BLOCKED_ROLES:
         at_endpoint, reach = AtTokenEndpoint.UNAUTHORIZED, NOWHERE
     else:
@@ -121,6 +139,7 @@ def expected(role: str | None, kind: str, group: str) -> tuple[AtTokenEndpoint, 
 def test_the_tables_cover_every_credential_the_tenants_hold() -> None:
     assert set(USER_CREDENTIAL_POLICY) == set(USER_CREDENTIALS)
     assert set(DEPLOY_TOKEN_POLICY) == set(DEPLOY_TOKENS)
+    assert set(GROUP_ACCESS_TOKEN_POLICY) == set(GROUP_ACCESS_TOKENS)
     assert {role for role, _ in credential_labels() if role} == set(ROLE_PULLS_FROM)
 
 

@@ -4,7 +4,8 @@ Every credential of the tenants (tenancy.py) asks about each of the four
 groups. The README's "may see the cache" column is the policy: members
 (Guest or more, a role counting in subgroups) through the web session or a
 personal access token with `api` or `read_api`; instance admins everywhere;
-never a deploy token. Whoever may not read gets `group: null`, no listed
+never a deploy token; a group access token as its bot, a member of its own
+group with the token's role. Whoever may not read gets `group: null`, no listed
 manifest, a 404 from the REST purge (with nothing marked) and 404 pages —
 and never the group's cached digests anywhere in the answer.
 """
@@ -20,6 +21,7 @@ import pytest_asyncio
 
 from app.dependency_proxy.models import Blob, CacheStatus, Manifest
 from tests.security.tenancy import (
+    GROUP_ACCESS_TOKENS,
     GROUPS,
     SUB,
     TOP,
@@ -27,6 +29,7 @@ from tests.security.tenancy import (
     InProcessDockyard,
     Tenancy,
     credential_labels,
+    is_group_access_token,
     label_of,
 )
 from tests.security.tenant_browsers import TenantBrowsers
@@ -78,8 +81,30 @@ API_CREDENTIAL_POLICY: dict[str, AtApi] = {
 }
 
 
+# Group access tokens: (how the API takes them, where they read, where they clear).
+GROUP_ACCESS_TOKEN_POLICY: dict[str, tuple[AtApi, frozenset[str], frozenset[str]]] = {
+    "group access token of acme, Guest, registry": (AtApi.INSUFFICIENT_SCOPE, NOWHERE, NOWHERE),
+    "group access token of acme/platform, Developer, api": (
+        AtApi.READS,
+        frozenset({SUB}),
+        NOWHERE,
+    ),
+    "group access token of zeta, Owner, api": (
+        AtApi.READS,
+        frozenset({"zeta"}),
+        frozenset({"zeta"}),
+    ),
+    "group access token of acme, Reporter, read_api": (AtApi.READS, ACME_AND_SUBGROUPS, NOWHERE),
+    "group access token of acme, Owner, api, expired": (AtApi.INVALID_TOKEN, NOWHERE, NOWHERE),
+    "group access token of acme, Owner, api, revoked": (AtApi.INVALID_TOKEN, NOWHERE, NOWHERE),
+}
+
+
 def expected(role: str | None, kind: str, group: str) -> tuple[AtApi, bool, bool]:
     """(how the API takes the credential, may read the group, may clear its cache)."""
+    if role is None and is_group_access_token(kind):
+        at_api, sees, clears_in = GROUP_ACCESS_TOKEN_POLICY[kind]
+        return at_api, group in sees, group in clears_in
     if role is None:  # deploy tokens: pulls only
         return AtApi.INVALID_TOKEN, False, False
     at_api = API_CREDENTIAL_POLICY[kind]
@@ -89,6 +114,10 @@ def expected(role: str | None, kind: str, group: str) -> tuple[AtApi, bool, bool
     reads = at_api in (AtApi.SESSION, AtApi.READS) and group in ROLE_SEES[role]
     clears = kind == "PAT api" and group in ROLE_CLEARS.get(role, NOWHERE)
     return at_api, reads, clears
+
+
+def test_the_group_token_table_covers_every_group_access_token() -> None:
+    assert set(GROUP_ACCESS_TOKEN_POLICY) == set(GROUP_ACCESS_TOKENS)
 
 
 QUERY = """
@@ -103,7 +132,11 @@ query ($path: ID!) {
 }
 """
 CELLS = [(role, kind, group) for role, kind in credential_labels() for group in GROUPS]
-OWNER_ONLY_PAGES = {"settings/packages_and_registries", "dependency_proxy/clear_cache"}
+OWNER_ONLY_PAGES = {
+    "settings/packages_and_registries",
+    "settings/access_tokens",
+    "dependency_proxy/clear_cache",
+}
 GROUP_GET_PAGES = ["", *sorted(page for method, page in GROUP_PAGES if method == "GET")]
 
 

@@ -26,16 +26,18 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 
 from app import db
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts import user_sessions
 from app.config import Settings, load_settings
 from app.dependency_proxy.models import Upstream
 from app.gql.schema import schema
-from app.groups import services as groups
+from app.groups import access_tokens, deploy_tokens
+from app.groups import records as groups
 from app.groups.models import AccessLevel
 from tests.functional.web.conftest import PASSWORD, csrf_of, make_user
 from tests.security.tenancy_state import database_state
 from tests.support.cache_rows import add_manifest
+from tests.support.operator import OPERATOR
 from web import routes as web_routes
 from web.groups import GROUP_PAGES
 
@@ -76,6 +78,12 @@ FORM_CHANGES: dict[str, tuple[str | None, dict[str, str | list[str]]]] = {
         {"name": "new", "scopes": ["api"], "expires_at": ""},
     ),
     "/-/user_settings/personal_access_tokens/revoke": ("ada", {"name": "old"}),
+    "/-/user_settings/personal_access_tokens/rotate": ("ada", {"name": "old"}),
+    "/groups/acme/-/settings/access_tokens": (
+        "ada",
+        {"name": "new-bot", "role": "reporter", "scopes": ["read_api"], "expires_at": ""},
+    ),
+    "/groups/acme/-/settings/access_tokens/revoke": ("ada", {"name": "old-bot"}),
     "/admin/settings": ("ada", {"registry_token_expire_minutes": "30"}),
     "/admin/dependency_proxy/credentials": ("ada", {"identity": "hub", "secret": "hub-token"}),
     "/admin/users": (
@@ -159,7 +167,8 @@ class Site:
 
 async def _build_world() -> None:
     """ada (admin, Owner of acme), gus (Guest), vic (no group); one cached manifest in
-    acme; a personal access token, a deploy token and another session of ada's to revoke."""
+    acme; a personal access token (id 1), a deploy token, a group access token and another
+    session of ada's to revoke."""
     ada = await make_user("ada", admin=True)
     gus, _ = await make_user("gus"), await make_user("vic")
     acme = await groups.create_group("acme", owner=ada)
@@ -168,7 +177,8 @@ async def _build_world() -> None:
     await Upstream.create(group_id=acme.id, position=1, name="docker-hub", url=None)
     await Upstream.create(group_id=acme.id, position=2, name="quay", url="https://quay.io")
     await accounts.create_personal_access_token(ada, "old", "api")
-    await accounts.create_deploy_token(acme, "old-ci", ",".join(BOTH))
+    await deploy_tokens.create_deploy_token(OPERATOR, acme, "old-ci", ",".join(BOTH))
+    await access_tokens.create_group_access_token(OPERATOR, acme, "old-bot", "guest", "read_api")
     await user_sessions.start(ada, "127.0.0.9", "another browser")
 
 
@@ -276,6 +286,12 @@ MUTATIONS: dict[str, str] = {
     'url: "https://ghcr.io"}) { errors }',
     "dependencyProxyUpstreamDelete": 'dependencyProxyUpstreamDelete(input: {groupPath: "acme", '
     'name: "quay"}) { errors }',
+    "personalAccessTokenRotate": "personalAccessTokenRotate(input: "
+    '{id: "gid://dockyard/PersonalAccessToken/1"}) { errors }',
+    "groupAccessTokenCreate": 'groupAccessTokenCreate(input: {groupPath: "acme", name: "bot", '
+    'accessLevel: GUEST, scopes: ["read_api"]}) { errors }',
+    "groupAccessTokenRevoke": 'groupAccessTokenRevoke(input: {groupPath: "acme", '
+    'name: "old-bot"}) { errors }',
 }
 
 

@@ -1,8 +1,10 @@
 """A registry JWT is only as good as what stands behind it, on every request.
 
 Blocking the user, revoking or expiring the token, removing the membership or
-the admin flag, revoking a deploy token: the very next `/v2` request with a
-JWT issued before is refused. A JWT names repositories: one granted for group
+the admin flag, revoking a deploy token or a group access token, and — for a
+JWT obtained with the password — a password change, an administrator's reset
+or "sign out everywhere": the very next `/v2` request with a JWT issued before
+is refused. A JWT names repositories: one granted for group
 A's repository does not open group B's (the client gets the
 `insufficient_scope` challenge and fetches a new token), and a subgroup's
 deploy token does not reach the parent.
@@ -17,10 +19,13 @@ import httpx
 import pytest
 
 from app import clock
-from app.accounts import services as accounts
+from app.accounts import active_sessions, user_sessions, users
+from app.accounts import records as accounts
 from app.accounts.models import DeployToken, PersonalAccessToken, UserState
+from app.accounts.principal import Principal
 from app.config import Settings
-from app.groups import services as groups
+from app.groups import access_tokens, deploy_tokens
+from app.groups import records as groups
 from app.groups.models import AccessLevel
 from tests.security.registry_answers import (
     assert_challenge,
@@ -35,6 +40,7 @@ from tests.security.registry_answers import (
 from tests.security.tenancy import with_upstream
 from tests.support.fixtures import SeededReferenceRegistry
 from tests.support.images import SeededImages
+from tests.support.operator import OPERATOR
 
 pytestmark = pytest.mark.e2e  # the reference registry is the upstream
 BOTH = "read_registry,write_registry"
@@ -87,7 +93,9 @@ async def _pat() -> Login:
 
 
 async def _deploy() -> Login:
-    created = await accounts.create_deploy_token(await groups.get_group("acme"), "ci", BOTH)
+    created = await deploy_tokens.create_deploy_token(
+        OPERATOR, await groups.get_group("acme"), "ci", BOTH
+    )
     return Login(created.username, created.secret)
 
 
@@ -118,11 +126,37 @@ async def _remove_admin() -> None:
 
 
 async def _revoke_deploy_token() -> None:
-    await accounts.revoke_deploy_token(await groups.get_group("acme"), "ci")
+    await deploy_tokens.revoke_deploy_token(OPERATOR, await groups.get_group("acme"), "ci")
 
 
 async def _expire_deploy_token() -> None:
     await DeployToken.filter(name="ci").update(expires_at=clock.today())
+
+
+async def _group_token() -> Login:
+    acme = await groups.get_group("acme")
+    created = await access_tokens.create_group_access_token(OPERATOR, acme, "bot", "guest", BOTH)
+    return Login("whatever-name", created.secret)
+
+
+async def _revoke_group_token() -> None:
+    await access_tokens.revoke_group_access_token(OPERATOR, await groups.get_group("acme"), "bot")
+
+
+async def _change_password() -> None:
+    """What the password page does once the current password is checked."""
+    await accounts.set_password(await accounts.get_user("alice"), "a-brand-new-password-7")
+
+
+async def _admin_resets_password() -> None:
+    await users.reset_password(OPERATOR, "alice", "a-password-set-by-an-admin-8")
+
+
+async def _sign_out_everywhere() -> None:
+    """Signed in elsewhere, alice presses "Sign out everywhere else" on the sessions page."""
+    alice = await accounts.get_user("alice")
+    here = await user_sessions.start(alice, "127.0.0.7", "another browser")
+    await active_sessions.sign_out_everywhere_else(Principal(user=alice, session=here.record))
 
 
 Change = Callable[[], Awaitable[None]]
@@ -138,6 +172,10 @@ CHANGES: dict[str, tuple[LoginMaker, Change, str]] = {
     "admin no longer admin": (_admin, _remove_admin, "404"),
     "deploy token revoked": (_deploy, _revoke_deploy_token, "401"),
     "deploy token expired": (_deploy, _expire_deploy_token, "401"),
+    "group access token revoked": (_group_token, _revoke_group_token, "401"),
+    "password login, password changed": (_password, _change_password, "401"),
+    "password login, password reset by an admin": (_password, _admin_resets_password, "401"),
+    "password login, signed out everywhere": (_password, _sign_out_everywhere, "401"),
 }
 
 
@@ -161,6 +199,18 @@ async def test_a_jwt_stops_working_on_the_very_next_request(
     assert_nothing_served(after, seeded_images.alpine.manifest)
 
 
+@pytest.mark.parametrize("change", [_change_password, _sign_out_everywhere])
+async def test_a_token_login_outlives_password_changes(
+    client: httpx.AsyncClient, alice: None, seeded_images: SeededImages, change: Change
+) -> None:
+    """As on GitLab, personal access tokens are not the password: a JWT obtained with one
+    survives a password change or "sign out everywhere" (revoking the token ends it)."""
+    token = await jwt_for(client, await _pat(), "acme")
+    await change()
+    answer = await client.get(manifest_path("acme"), headers=bearer(token))
+    assert answer.status_code == 200 and answer.content == seeded_images.alpine.manifest
+
+
 async def test_a_jwt_for_one_group_does_not_open_another_the_principal_may_pull_from(
     client: httpx.AsyncClient, alice: None, seeded_images: SeededImages
 ) -> None:
@@ -181,8 +231,8 @@ async def test_a_jwt_for_one_group_does_not_open_another_the_principal_may_pull_
 async def test_a_subgroup_deploy_token_does_not_reach_the_parent_or_a_sibling(
     client: httpx.AsyncClient, alice: None, seeded_images: SeededImages
 ) -> None:
-    created = await accounts.create_deploy_token(
-        await groups.get_group("acme/platform"), "ci", BOTH
+    created = await deploy_tokens.create_deploy_token(
+        OPERATOR, await groups.get_group("acme/platform"), "ci", BOTH
     )
     login = Login(created.username, created.secret)
     token = await jwt_for(client, login, "acme", "acme/other", "acme/platform")
@@ -202,8 +252,8 @@ async def test_a_token_presented_under_another_name_is_refused(
     await accounts.create_user("mallory", "mallory@example.com", "mallory-password-1")
     pat = await _pat()
     deploy = await _deploy()
-    other_deploy = await accounts.create_deploy_token(
-        await groups.get_group("beta"), "ci", BOTH, username="beta-ci"
+    other_deploy = await deploy_tokens.create_deploy_token(
+        OPERATOR, await groups.get_group("beta"), "ci", BOTH, username="beta-ci"
     )
     for username, secret in (
         ("mallory", pat.secret),

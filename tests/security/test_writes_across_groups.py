@@ -5,9 +5,11 @@ changes nothing.
 The attacks are the useful ones: make oneself Owner, demote or remove the
 real Owner, point the proxy at one's own Docker Hub credentials or put one's
 own registry first in its upstream list, switch it off, clear the cache,
-plant a subgroup. Who may administer is the README's
-last column: Owner (a role counting in subgroups) through the session or a
-personal access token with `api`, and instance admins. Mutations are found
+plant a subgroup, mint oneself a group access token or revoke the group's,
+rotate (and so take over) another person's token. Who may administer is the
+README's last column: Owner (a role counting in subgroups) through the session
+or a personal access token with `api`, a group access token with the Owner
+role and `api` in its own group, and instance admins. Mutations are found
 in the schema and forms in the group pages, so a new one must be listed here.
 """
 
@@ -22,6 +24,7 @@ import pytest_asyncio
 from app.gql.permissions import RESOURCE_NOT_AVAILABLE
 from app.gql.schema import schema
 from tests.security.tenancy import (
+    GROUP_ACCESS_TOKENS,
     GROUPS,
     SUB,
     TOP,
@@ -29,6 +32,7 @@ from tests.security.tenancy import (
     InProcessDockyard,
     Tenancy,
     credential_labels,
+    is_group_access_token,
     label_of,
 )
 from tests.security.tenancy_state import database_state
@@ -64,6 +68,16 @@ API_STATUS = {
     "PAT api, expired": 401,
     "PAT api, revoked": 401,
 }
+# Group access tokens: how /api/graphql takes them, and where they administer.
+GROUP_TOKEN_API_STATUS = {
+    "group access token of acme, Guest, registry": 403,
+    "group access token of acme/platform, Developer, api": 200,
+    "group access token of zeta, Owner, api": 200,
+    "group access token of acme, Reporter, read_api": 200,
+    "group access token of acme, Owner, api, expired": 401,
+    "group access token of acme, Owner, api, revoked": 401,
+}
+GROUP_TOKEN_ADMINISTERS = {"group access token of zeta, Owner, api": frozenset({"zeta"})}
 
 # Every mutation, aimed at $path by the user $me (the real owner of zeta is zoe).
 MUTATION_ATTACKS = {
@@ -84,9 +98,16 @@ MUTATION_ATTACKS = {
     'url: "https://attacker.example", position: 1}) { errors }',
     "dependencyProxyUpstreamDelete": "dependencyProxyUpstreamDelete(input: {groupPath: $path, "
     'name: "docker-hub"}) { errors }',
+    "groupAccessTokenCreate": "groupAccessTokenCreate(input: {groupPath: $path, name: $me, "
+    'accessLevel: OWNER, scopes: ["api"]}) { errors token }',
+    "groupAccessTokenRevoke": "groupAccessTokenRevoke(input: {groupPath: $path, "
+    "name: $groupToken}) { errors }",
+    "personalAccessTokenRotate": "personalAccessTokenRotate(input: {id: $victimToken}) "
+    "{ errors token }",
 }
 MUTATION = (
-    "mutation ($path: ID!, $me: String!, $victim: String!, $subgroup: ID!) {\n"
+    "mutation ($path: ID!, $me: String!, $victim: String!, $subgroup: ID!, "
+    "$groupToken: String!, $victimToken: PersonalAccessTokenID!) {\n"
     + "\n".join(f"  {name}: {field}" for name, field in MUTATION_ATTACKS.items())
     + "\n}"
 )
@@ -106,11 +127,22 @@ FORM_ATTACKS: dict[str, dict[str, str | list[str]]] = {
         "position": "1",
     },
     "settings/packages_and_registries/upstreams/remove": {"name": "docker-hub"},
+    "settings/access_tokens": {"name": "mine", "role": "owner", "scopes": ["api"]},
+    "settings/access_tokens/revoke": {"name": "{group_token}"},
 }
 VICTIMS = {TOP: "olivia", SUB: "olivia", "beta": "ada", "zeta": "zoe"}
+# A live group access token of each group, for the attacks that revoke one.
+GROUP_TOKENS = {
+    TOP: "group access token of acme, Guest, registry",
+    SUB: "group access token of acme/platform, Developer, api",
+    "beta": "none",
+    "zeta": "group access token of zeta, Owner, api",
+}
 
 
 def administers(role: str | None, kind: str, group: str) -> bool:
+    if role is None and is_group_access_token(kind):
+        return group in GROUP_TOKEN_ADMINISTERS.get(kind, frozenset())
     if role is None or kind not in ADMINISTERING_CREDENTIALS:
         return False
     return group in ROLE_ADMINISTERS.get(role, frozenset())
@@ -122,6 +154,10 @@ ATTACKS = [
     for group in GROUPS
     if not administers(role, kind, group)
 ]
+
+
+def test_the_tables_name_every_group_access_token() -> None:
+    assert set(GROUP_TOKEN_API_STATUS) == set(GROUP_ACCESS_TOKENS)
 
 
 def test_the_tables_name_every_mutation_and_group_form() -> None:
@@ -152,6 +188,8 @@ async def cross_writes(
 
 
 def api_status(role: str | None, kind: str) -> int:
+    if role is None and is_group_access_token(kind):
+        return GROUP_TOKEN_API_STATUS[kind]
     if role is None:  # deploy tokens are no API credential
         return 401
     if role == "blocked Owner" and kind != "password":
@@ -160,11 +198,14 @@ def api_status(role: str | None, kind: str) -> int:
 
 
 async def _mutate(writes: Writes, credential: Credential, group: str) -> httpx.Response:
+    victim = VICTIMS[group]
     variables = {
         "path": group,
         "me": credential.username,
-        "victim": VICTIMS[group],
+        "victim": victim,
         "subgroup": f"{group}/planted",
+        "groupToken": GROUP_TOKENS[group],
+        "victimToken": f"gid://dockyard/PersonalAccessToken/{writes.world.api_token_ids[victim]}",
     }
     body = {"query": MUTATION, "variables": variables}
     if credential.kind == "password":
@@ -211,7 +252,9 @@ async def test_group_forms_one_may_not_use_change_nothing(
     before = await database_state()
     for page, template in FORM_ATTACKS.items():
         data = {
-            name: value.format(me=credential.username, victim=VICTIMS[group])
+            name: value.format(
+                me=credential.username, victim=VICTIMS[group], group_token=GROUP_TOKENS[group]
+            )
             if isinstance(value, str)
             else value
             for name, value in template.items()

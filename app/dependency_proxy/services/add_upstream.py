@@ -14,7 +14,6 @@ from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy import credentials
 from app.dependency_proxy.models import Upstream
-from app.dependency_proxy.services.access import require_owner
 from app.dependency_proxy.upstream_lists import (
     MAX_UPSTREAMS,
     UpstreamView,
@@ -29,10 +28,11 @@ from app.dependency_proxy.upstream_lists import (
 )
 from app.errors import AlreadyExists, InvalidInput
 from app.groups.models import Group
+from app.groups.policy import require_administer
 
 
 async def add_upstream(
-    actor: Principal | None,
+    principal: Principal,
     group: Group,
     settings: Settings,
     *,
@@ -43,9 +43,8 @@ async def add_upstream(
     position: int | None = None,
     cache_validity_hours: int | None = None,
 ) -> UpstreamView:
-    """`actor` None is the operator at the command line."""
-    if actor is not None:
-        await require_owner(actor, group)
+    """Add the upstream (the operator at the command line may too)."""
+    await require_administer(principal, group, "change its upstream registries")
     base = normalized_url(url)
     name = check_name(name if name is not None else default_name(base))
     check_credentials(username, password)

@@ -15,7 +15,7 @@ from app.dependency_proxy.upstreams import DefaultCredentials, UpstreamEntry, up
 from app.errors import NotFound
 from app.groups import policy
 from app.groups.models import Group
-from app.groups.services import find_group
+from app.groups.records import find_group
 from app.instance.services import InstanceSettings, get_instance_settings
 
 log = logging.getLogger("dockyard.registry")

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from app.accounts.principal import Principal
 from app.dependency_proxy import clearing
-from app.dependency_proxy.services.access import require_owner
 from app.groups.models import Group
+from app.groups.policy import require_administer
 
 log = logging.getLogger("dockyard.cleanup")
 
@@ -58,7 +58,7 @@ async def clear_cache(
     the call marks a few chunks, passes the rest to `background(work, name)`
     and returns the progress so far.
     """
-    await require_owner(principal, group)
+    await require_administer(principal, group, "clear its cache")
     clear, leased = await clearing.begin(group.id)
     if background is None:
         return _result(await clearing.wait_or_run(clear, leased))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.accounts.policy import require_admin, require_admin_reader
 from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy import credentials
@@ -17,7 +18,6 @@ from app.dependency_proxy.upstream_lists import (
     check_credentials,
     groups_relying_on_defaults,
 )
-from app.errors import PermissionDenied
 from app.instance.services import get_instance_settings, store_docker_hub_credentials
 
 
@@ -29,11 +29,6 @@ class DefaultCredentials:
     relying_groups: tuple[str, ...]
 
 
-def _require_admin(principal: Principal) -> None:
-    if not principal.is_admin or not principal.has_scope("api"):
-        raise PermissionDenied("only administrators may see or change instance settings")
-
-
 async def default_docker_hub_credentials(
     principal: Principal,
     settings: Settings,
@@ -43,8 +38,8 @@ async def default_docker_hub_credentials(
     clear: bool = False,
 ) -> DefaultCredentials:
     """Change them when `identity` and `secret` (or `clear`) are given, then show them."""
-    _require_admin(principal)
     if clear or identity is not None or secret is not None:
+        require_admin(principal, "change instance settings")
         if clear:
             await store_docker_hub_credentials(principal, None, None)
         else:
@@ -57,6 +52,8 @@ async def default_docker_hub_credentials(
             )
         # Pulls read instance settings through a short cache: this process sees it now.
         authorize_pull.forget_instance_settings()
+    else:
+        require_admin_reader(principal, "see instance settings")
     current = await get_instance_settings(settings)
     sealed = current.docker_hub_identity_encrypted
     return DefaultCredentials(

@@ -241,16 +241,19 @@ async def get_blob(cache: PullThroughCache, pull: PullContext, image: str, diges
 async def head_blob(
     cache: PullThroughCache, pull: PullContext, image: str, digest: str
 ) -> BlobInfo:
-    """Size of a blob the group may read; asks the upstream unless the group holds it.
+    """Size of a blob the group may read, never downloading its body.
 
-    A 2xx from the upstream is a confirmation like any other (`grants.py`); a
-    refusal leaves nothing behind.
+    HIT when the group holds it; otherwise (MISS) an upstream HEAD with the
+    group's credentials answers. Nothing is recorded for the group either way:
+    a HEAD caches nothing. A 2xx from the upstream is a confirmation like any
+    other (`grants.py`); a refusal leaves nothing behind.
     """
+    store = cache.store
     row = await _row(pull.group.id, digest)
-    if row is not None and (
-        cache.store.local_path(digest) is not None or not cache.store.keeps_files
-    ):
-        return BlobInfo(digest=digest, size=row.size)
+    if row is not None:
+        path = store.local_path(digest)
+        if path is not None or not store.keeps_files:
+            return BlobInfo(digest=digest, size=row.size, cache="HIT", path=path)
     errors: list[DependencyProxyError] = []
     for candidate in await candidates(pull.group, pull.upstreams, image):
         source = _Source(cache, candidate)
@@ -261,7 +264,7 @@ async def head_blob(
         except FAILOVER_ERRORS as error:
             errors.append(error)
             continue
-        return BlobInfo(digest=digest, size=size)
+        return BlobInfo(digest=digest, size=size, cache="MISS")
     failure = first_failure(errors)
     if isinstance(failure, BlobUnknown):
         raise BlobUnknown(f"{digest} does not exist upstream") from None

@@ -5,6 +5,14 @@ cached bytes are still current; concurrent revalidations of one tag share one
 upstream request; a per-group interval may skip the HEAD. By digest: immutable,
 served from cache without contacting the upstream. When the upstream fails,
 what is cached is served, marked stale.
+
+Negative cache: when the group's upstreams answered 404 for a tag, that is
+remembered for DOCKYARD_NEGATIVE_CACHE_SECONDS per (group, upstreams asked
+with their credentials, image, tag), so a CI loop asking for a tag that does
+not exist (yet) does not spend the upstreams' quota. It is never consulted
+across groups (another group's credentials or upstreams may see what this
+group's cannot); an answer from the upstream for that key, or clearing the
+group's cache, forgets it.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from typing import Any
 from app import clock, metrics
 from app.dependency_proxy.bodies import record_served
 from app.dependency_proxy.cache import PullThroughCache
+from app.dependency_proxy.clearing import progress_of
 from app.dependency_proxy.errors import (
     DependencyProxyError,
     ManifestUnknown,
@@ -28,13 +37,13 @@ from app.dependency_proxy.models import CacheStatus, Manifest
 from app.dependency_proxy.references import image_size, manifest_file_name
 from app.dependency_proxy.services.authorize_pull import PullContext
 from app.dependency_proxy.upstream import FetchedManifest
-from app.dependency_proxy.upstream_auth import fingerprint_of
 from app.dependency_proxy.upstreams import (
     FAILOVER_ERRORS,
     Candidate,
     candidates,
     first_failure,
     remember,
+    source_key,
 )
 
 log = logging.getLogger("dockyard.cache")
@@ -114,6 +123,24 @@ async def _store(
     )
 
 
+def _tag_key(pull: PullContext, found: list[Candidate], image: str, tag: str) -> tuple[Any, ...]:
+    """Who asks which tag of which upstreams: answers for one key never answer another."""
+    return (pull.group.id, source_key(found), image, tag)
+
+
+async def _known_missing(cache: PullThroughCache, key: tuple[Any, ...], group_id: int) -> bool:
+    """Whether the upstreams told this group (with these credentials) moments ago that
+    they have no such tag, and the group's cache was not cleared since."""
+    entry = cache.missing_tags.get(key)
+    if entry is None or not entry.fresh:
+        return False
+    cleared = await progress_of(group_id)
+    if cleared is not None and cleared.started_at >= entry.stored_at:
+        cache.missing_tags.drop(key)
+        return False
+    return True
+
+
 async def _fetch_cold(
     cache: PullThroughCache, pull: PullContext, image: str, reference: str, found: list[Candidate]
 ) -> ManifestResult:
@@ -152,6 +179,25 @@ async def _fetch_cold(
 
 
 async def _revalidate(
+    cache: PullThroughCache,
+    pull: PullContext,
+    image: str,
+    tag: str,
+    row: Manifest | None,
+    found: list[Candidate],
+) -> ManifestResult:
+    key = _tag_key(pull, found, image, tag)
+    try:
+        result = await _ask_upstream(cache, pull, image, tag, row, found)
+    except ManifestUnknown:
+        if cache.missing_tags.ttl > 0:
+            cache.missing_tags.put(key, True)
+        raise
+    cache.missing_tags.drop(key)
+    return result
+
+
+async def _ask_upstream(
     cache: PullThroughCache,
     pull: PullContext,
     image: str,
@@ -203,10 +249,15 @@ async def _by_tag(
     if row is not None and interval and clock.now() - row.checked_at < interval:
         await _touch(row, checked=False)
         return _result(row, "HIT")
-    # Only requests of this group with the same upstream credentials share an
+    # Only requests of this group with the same upstreams and credentials share an
     # answer: after a credentials change, the next request asks with the new ones.
-    first = found[0].upstream
-    key = (pull.group.id, first.url, fingerprint_of(first.credentials), image, tag)
+    key = _tag_key(pull, found, image, tag)
+    if await _known_missing(cache, key, pull.group.id):
+        metrics.negative_cache_hits.inc()
+        raise ManifestUnknown(
+            f"{image}:{tag} does not exist upstream (it said so less than "
+            f"{int(cache.missing_tags.ttl)} s ago; an Owner clearing the cache asks again now)"
+        )
     flight = cache.manifest_flights.get(key)
     if flight is None:
         flight = asyncio.ensure_future(_revalidate(cache, pull, image, tag, row, found))

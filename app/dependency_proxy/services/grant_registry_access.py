@@ -14,7 +14,7 @@ from app.dependency_proxy.errors import InvalidReference
 from app.dependency_proxy.references import parse_mirror_repository, parse_repository
 from app.errors import DockyardError, PermissionDenied
 from app.groups import policy
-from app.groups.services import find_group
+from app.groups.records import find_group
 from app.instance.services import get_instance_settings
 
 

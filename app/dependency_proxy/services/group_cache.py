@@ -14,18 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app.accounts.policy import require_admin_reader
 from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy.cache_totals import CacheTotals, totals_of, totals_of_groups
 from app.dependency_proxy.clearing import ClearProgress, progress_of
 from app.dependency_proxy.models import Blob, GroupSetting, ImageTtlGroupPolicy, Manifest
-from app.dependency_proxy.services.access import require_reader
-from app.dependency_proxy.services.pagination import Page, paginate
 from app.dependency_proxy.statistics import CacheStatistics, read_counts
 from app.dependency_proxy.upstream_lists import docker_hub_identity
-from app.errors import PermissionDenied
 from app.groups import policy
 from app.groups.models import Group
+from app.groups.policy import require_administer, require_read
+from app.pagination import Page, paginate
 
 # Manifests keep their bytes in the row; listings never load them.
 MANIFEST_LISTING_FIELDS = (
@@ -96,7 +96,7 @@ async def get_cache_summary(
     rate_limit: RateLimitLike | None = None,
 ) -> CacheSummary:
     """The group's cache at a glance (Guest or more)."""
-    await require_reader(principal, group)
+    await require_read(principal, group)
     totals = await totals_of(group.id)
     counts = await read_counts(statistics, group.id)
     # Reading never creates the lazily built rows: unsaved ones carry the defaults.
@@ -134,6 +134,20 @@ async def get_cache_summary(
     )
 
 
+async def get_owner_cache_summary(
+    principal: Principal,
+    group: Group,
+    statistics: CacheStatistics | None,
+    settings: Settings,
+    *,
+    rate_limit: RateLimitLike | None = None,
+    what: str = "change its settings",
+) -> CacheSummary:
+    """The summary, for Owners only (the settings page, the clear-cache confirmation)."""
+    await require_administer(principal, group, what)
+    return await get_cache_summary(principal, group, statistics, settings, rate_limit=rate_limit)
+
+
 async def list_manifests(
     principal: Principal,
     group: Group,
@@ -144,7 +158,7 @@ async def list_manifests(
     before: str | None = None,
 ) -> Page[Manifest]:
     """The group's cached manifests, newest first (without their bytes)."""
-    await require_reader(principal, group)
+    await require_read(principal, group)
     query = Manifest.filter(group_id=group.id).only(*MANIFEST_LISTING_FIELDS)
     return await paginate(query, first=first, after=after, last=last, before=before)
 
@@ -159,7 +173,7 @@ async def list_blobs(
     before: str | None = None,
 ) -> Page[Blob]:
     """The group's cached blobs, newest first."""
-    await require_reader(principal, group)
+    await require_read(principal, group)
     query: Any = Blob.filter(group_id=group.id)
     return await paginate(query, first=first, after=after, last=last, before=before)
 
@@ -168,6 +182,15 @@ async def get_cache_totals_of_groups(
     principal: Principal, groups: Sequence[Group]
 ) -> dict[int, CacheTotals]:
     """What each group's cache holds (admin area): one indexed query for the lot."""
-    if not principal.is_admin or not principal.has_scope("api"):
-        raise PermissionDenied("only administrators may see every group's cache")
+    require_admin_reader(principal, "see every group's cache")
     return await totals_of_groups(group.id for group in groups)
+
+
+async def get_image_ttl_policy(principal: Principal, group: Group) -> ImageTtlGroupPolicy | None:
+    """The group's TTL policy for Owners (an unsaved row with the defaults when it was
+    never set); None for anyone else, as GitLab's field is for those who administer."""
+    if not await policy.can_administer(principal, group):
+        return None
+    return await ImageTtlGroupPolicy.get_or_none(group_id=group.id) or ImageTtlGroupPolicy(
+        group_id=group.id
+    )

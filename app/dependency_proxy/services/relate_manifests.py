@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from app.accounts.principal import Principal
 from app.dependency_proxy.models import Manifest
 from app.dependency_proxy.references import index_platforms
-from app.dependency_proxy.services.access import require_reader
 from app.groups.models import Group
+from app.groups.policy import require_read
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ async def relate_manifests(
 ) -> list[tuple[Manifest, Relation | None]]:
     """`manifests` (newest first) with each digest row that belongs to a tag row among
     them moved right after it, and its relation."""
-    await require_reader(principal, group)
+    await require_read(principal, group)
     relations = await _relations(group, manifests)
     children: dict[int, list[Manifest]] = {}
     for item in manifests:

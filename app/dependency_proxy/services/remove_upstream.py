@@ -11,17 +11,16 @@ from tortoise.transactions import in_transaction
 
 from app.accounts.principal import Principal
 from app.dependency_proxy.models import Upstream
-from app.dependency_proxy.services.access import require_owner
 from app.dependency_proxy.upstream_lists import renumber
 from app.dependency_proxy.upstreams import effective_rows
 from app.errors import InvalidInput, NotFound
 from app.groups.models import Group
+from app.groups.policy import require_administer
 
 
-async def remove_upstream(actor: Principal | None, group: Group, name: str) -> None:
-    """`actor` None is the operator at the command line."""
-    if actor is not None:
-        await require_owner(actor, group)
+async def remove_upstream(principal: Principal, group: Group, name: str) -> None:
+    """Remove the upstream called `name` (the operator at the command line may too)."""
+    await require_administer(principal, group, "change its upstream registries")
     async with in_transaction():
         owner, rows = await effective_rows(group)
         if owner is None or owner.id != group.id:

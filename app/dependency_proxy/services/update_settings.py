@@ -11,10 +11,14 @@ from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy.group_settings import setting_for
 from app.dependency_proxy.models import GroupSetting
-from app.dependency_proxy.services.access import require_owner
-from app.dependency_proxy.upstream_lists import set_docker_hub_credentials
+from app.dependency_proxy.upstream_lists import (
+    clear_docker_hub_credentials,
+    docker_hub_identity,
+    set_docker_hub_credentials,
+)
 from app.errors import InvalidInput
 from app.groups.models import Group
+from app.groups.policy import require_administer
 
 CREDENTIAL_MAX_LENGTH = 255  # GitLab's limit on both columns
 # A day: longer than that, a moved tag would stay stale for too long.
@@ -22,18 +26,25 @@ REVALIDATION_INTERVAL_MAX = 24 * 3600
 
 
 def _check_credentials(identity: str | None, secret: str | None, clear: bool) -> None:
-    given = (identity is not None, secret is not None)
-    if given[0] != given[1]:
-        raise InvalidInput("identity and secret must be given together")
-    if clear and any(given):
+    if clear and (identity is not None or secret is not None):
         raise InvalidInput("give new credentials or clear them, not both")
-    if identity is None or secret is None:
-        return
-    if bool(identity.strip()) != bool(secret):
-        raise InvalidInput("identity and secret must both be set or both be blank")
-    if len(identity) > CREDENTIAL_MAX_LENGTH or len(secret) > CREDENTIAL_MAX_LENGTH:
+    too_long = [
+        value for value in (identity, secret) if value and len(value) > CREDENTIAL_MAX_LENGTH
+    ]
+    if too_long:
         limit = CREDENTIAL_MAX_LENGTH
         raise InvalidInput(f"identity and secret must be at most {limit} characters")
+
+
+async def _credentials_after(
+    group: Group, settings: Settings, identity: str | None, secret: str | None
+) -> tuple[bool, bool]:
+    """(identity set, secret set) once the change is applied: GitLab's model keeps the
+    stored one of the two when only the other is given."""
+    stored_identity, stored_secret = await docker_hub_identity(group, settings)
+    has_identity = bool(identity.strip()) if identity is not None else bool(stored_identity)
+    has_secret = bool(secret) if secret is not None else stored_secret
+    return has_identity, has_secret
 
 
 def _check_interval(seconds: int | None) -> None:
@@ -54,11 +65,16 @@ async def update_dependency_proxy_settings(
     revalidation_interval: int | None = None,
     clear_credentials: bool = False,
 ) -> GroupSetting:
-    """Apply the given changes (None leaves a value as it is); blank credentials clear them."""
-    await require_owner(principal, group)
+    """Apply the given changes (None leaves a value as it is). As on GitLab, identity and
+    secret may be changed one at a time while the other is stored; the two blank
+    clear them, and so does `clear_credentials`."""
+    await require_administer(principal, group, "change its Dependency Proxy")
     _check_credentials(identity, secret, clear_credentials)
     _check_interval(revalidation_interval)
     setting = await setting_for(group)
+    has_identity, has_secret = await _credentials_after(group, settings, identity, secret)
+    if has_identity != has_secret and not clear_credentials:
+        raise InvalidInput("identity and secret must be given together")
     changed: list[str] = []
     if enabled is not None:
         setting.enabled = enabled
@@ -66,10 +82,12 @@ async def update_dependency_proxy_settings(
     if revalidation_interval is not None:
         setting.revalidation_interval = revalidation_interval
         changed.append("revalidation_interval")
-    if identity is not None and secret is not None and identity.strip():
-        await set_docker_hub_credentials(group, settings, identity.strip(), secret)
-    elif clear_credentials or identity is not None:  # blank identity and secret: clear
-        await set_docker_hub_credentials(group, settings, None, None)
+    if clear_credentials or (not has_identity and (identity is not None or secret is not None)):
+        await clear_docker_hub_credentials(group)
+    elif identity is not None or secret is not None:
+        await set_docker_hub_credentials(
+            group, settings, identity.strip() if identity is not None else None, secret
+        )
     if changed:
         await setting.save(update_fields=[*changed, "updated_at"])
     return setting

@@ -5,9 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from app.dependency_proxy.services.add_upstream import add_upstream
-from app.dependency_proxy.upstream_lists import UpstreamListing, listing_of
+from app.dependency_proxy.services.list_upstreams import list_upstreams
 from app.gql.context import Info
-from app.gql.mutations.base import attempt, group_for, require_owner
+from app.gql.mutations.base import attempt, group_for
 from app.gql.upstreams import DependencyProxyUpstream
 
 
@@ -36,7 +36,6 @@ async def dependency_proxy_upstream_create_mutation(
     info: Info, input: DependencyProxyUpstreamCreateInput
 ) -> DependencyProxyUpstreamCreatePayload | None:
     group = await group_for(info, str(input.group_path))
-    await require_owner(info, group)
     settings = info.context.settings
     view, errors = await attempt(
         add_upstream(
@@ -49,12 +48,11 @@ async def dependency_proxy_upstream_create_mutation(
             password=input.password,
             position=input.position,
             cache_validity_hours=input.cache_validity_hours,
-        ),
-        owner_checked=True,
+        )
     )
     upstream = None
     if view is not None:
-        listing: UpstreamListing = await listing_of(group, settings)
+        listing = await list_upstreams(info.context.viewer, group, settings)
         upstream = DependencyProxyUpstream.of(view, listing)
     return DependencyProxyUpstreamCreatePayload(
         client_mutation_id=input.client_mutation_id, errors=errors, upstream=upstream

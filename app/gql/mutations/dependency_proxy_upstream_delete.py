@@ -6,7 +6,7 @@ import strawberry
 
 from app.dependency_proxy.services.remove_upstream import remove_upstream
 from app.gql.context import Info
-from app.gql.mutations.base import attempt, group_for, require_owner
+from app.gql.mutations.base import attempt, group_for
 
 
 @strawberry.input
@@ -26,10 +26,7 @@ async def dependency_proxy_upstream_delete_mutation(
     info: Info, input: DependencyProxyUpstreamDeleteInput
 ) -> DependencyProxyUpstreamDeletePayload | None:
     group = await group_for(info, str(input.group_path))
-    await require_owner(info, group)
-    _, errors = await attempt(
-        remove_upstream(info.context.viewer, group, input.name), owner_checked=True
-    )
+    _, errors = await attempt(remove_upstream(info.context.viewer, group, input.name))
     return DependencyProxyUpstreamDeletePayload(
         client_mutation_id=input.client_mutation_id, errors=errors
     )

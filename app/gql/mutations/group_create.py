@@ -7,7 +7,7 @@ import strawberry
 from app.gql.context import Info
 from app.gql.mutations.base import attempt
 from app.gql.types import Group
-from app.groups import administration
+from app.groups import services as groups
 
 
 @strawberry.input
@@ -26,7 +26,7 @@ class GroupCreatePayload:
 
 async def group_create_mutation(info: Info, input: GroupCreateInput) -> GroupCreatePayload | None:
     created, errors = await attempt(
-        administration.create_group(info.context.viewer, str(input.path), input.name)
+        groups.create_group(info.context.viewer, str(input.path), input.name)
     )
     return GroupCreatePayload(
         client_mutation_id=input.client_mutation_id,

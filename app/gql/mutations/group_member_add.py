@@ -5,9 +5,12 @@ from __future__ import annotations
 import strawberry
 
 from app.gql.context import Info
-from app.gql.mutations.base import attempt, group_for, require_owner
-from app.gql.types import AccessLevelEnum, AccessLevelType, GroupMember, UserCore
-from app.groups import administration
+from app.gql.mutations.base import attempt, group_for
+from app.gql.types import GroupMember
+from app.gql.users import AccessLevelEnum
+from app.groups import services as groups
+from app.groups.models import AccessLevel
+from app.groups.services import MemberView
 
 
 @strawberry.input
@@ -25,23 +28,28 @@ class GroupMemberAddPayload:
     group_member: GroupMember | None
 
 
-async def set_member(info: Info, input: GroupMemberAddInput) -> GroupMemberAddPayload:
+async def set_member(
+    info: Info, input: GroupMemberAddInput, *, existing_only: bool = False
+) -> GroupMemberAddPayload:
     group = await group_for(info, str(input.group_path))
-    await require_owner(info, group)
     membership, errors = await attempt(
-        administration.set_member(
-            info.context.viewer, group, input.username, input.access_level.value
-        ),
-        owner_checked=True,
+        groups.set_member(
+            info.context.viewer,
+            group,
+            input.username,
+            input.access_level.level,
+            existing_only=existing_only,
+        )
     )
     member = None
     if membership is not None:
-        await membership.fetch_related("user")
-        member = GroupMember(
-            user=UserCore(model=membership.user),
-            access_level=AccessLevelType.of(membership.access_level),
+        view = MemberView(
+            user=membership.user,
+            access_level=AccessLevel(membership.access_level),
+            source_group=group,
             inherited=False,
         )
+        member = GroupMember(view=view)
     return GroupMemberAddPayload(
         client_mutation_id=input.client_mutation_id, errors=errors, group_member=member
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from app.gql.context import Info
-from app.gql.mutations.base import attempt, group_for, require_owner
-from app.groups import administration
+from app.gql.mutations.base import attempt, group_for
+from app.groups import services as groups
 
 
 @strawberry.input
@@ -26,9 +26,5 @@ async def group_member_remove_mutation(
     info: Info, input: GroupMemberRemoveInput
 ) -> GroupMemberRemovePayload | None:
     group = await group_for(info, str(input.group_path))
-    await require_owner(info, group)
-    _, errors = await attempt(
-        administration.remove_member(info.context.viewer, group, input.username),
-        owner_checked=True,
-    )
+    _, errors = await attempt(groups.remove_member(info.context.viewer, group, input.username))
     return GroupMemberRemovePayload(client_mutation_id=input.client_mutation_id, errors=errors)

@@ -18,7 +18,9 @@ class UpdateDependencyProxySettingsInput:
     enabled: bool | None = None
     identity: str | None = None
     secret: str | None = strawberry.field(
-        default=None, description="Never readable back; give it together with identity."
+        default=None,
+        description="Never readable back. Either may be changed alone while the other is "
+        "stored; two empty strings clear both.",
     )
     revalidation_interval: int | None = strawberry.field(
         default=None, description="Dockyard: seconds a cached tag is served without a HEAD."
@@ -55,6 +57,6 @@ async def update_dependency_proxy_settings_mutation(
         client_mutation_id=input.client_mutation_id,
         errors=errors,
         dependency_proxy_setting=(
-            DependencyProxySetting.of(setting, identity) if setting is not None else None
+            DependencyProxySetting.of_row(setting, identity) if setting is not None else None
         ),
     )

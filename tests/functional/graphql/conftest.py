@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.accounts import services as accounts
-from app.groups import services as groups
+from app.accounts import records as accounts
+from app.groups import records as groups
 from app.groups.models import AccessLevel, Group
 
 OPERATIONS = Path(__file__).parents[3] / "graphql" / "operations"

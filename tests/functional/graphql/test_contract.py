@@ -14,13 +14,15 @@ import pytest
 from graphql import build_schema, parse, validate
 from itsdangerous import TimestampSigner
 
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts import user_sessions
 from app.asgi import SESSION_COOKIE
 from app.gql.schema import sdl
+from app.groups.access_tokens import create_group_access_token
 from tests.conftest import TEST_SECRET
 from tests.functional.graphql.conftest import OPERATIONS, World
 from tests.support.cache_rows import add_blob, add_manifest
+from tests.support.operator import OPERATOR
 
 SCHEMA_FILE = OPERATIONS.parent / "schema.graphql"
 DOCKYARD = Path(sys.executable).parent / "dockyard"
@@ -47,6 +49,18 @@ VARIABLES: dict[str, dict[str, Any]] = {
         "input": {"groupPath": "acme", "url": "https://ghcr.io", "username": "u", "password": "p"}
     },
     "dependencyProxyUpstreamDelete": {"groupPath": "acme", "name": "ghcr.io"},
+    "groupAccessTokenCreate": {
+        "input": {
+            "groupPath": "acme",
+            "name": "ci",
+            "accessLevel": "REPORTER",
+            "scopes": ["read_registry", "write_registry"],
+        }
+    },
+    "groupAccessTokenRevoke": {"groupPath": "acme", "name": "existing-bot"},
+    "getGroupAccessTokens": {"fullPath": "acme", "first": 10},
+    # olga's read_api token (the world's second token), rotated with her api token.
+    "personalAccessTokenRotate": {"id": "gid://dockyard/PersonalAccessToken/2"},
 }
 OPERATION_FILES = sorted(OPERATIONS.glob("*.graphql"))
 OPERATION_TEXTS = {path.stem: path.read_text() for path in OPERATION_FILES}
@@ -81,6 +95,7 @@ def test_operation_validates_against_the_schema(path: Path) -> None:
 async def test_operation_executes(world: World, name: str) -> None:
     await add_manifest(world.acme, "alpine", "latest")
     await add_blob(world.acme, "layer")
+    await create_group_access_token(OPERATOR, world.acme, "existing-bot", "guest", "read_api")
     if name == "dependencyProxyUpstreamDelete":  # something to delete
         create = "dependencyProxyUpstreamCreate"
         await world.data(OPERATION_TEXTS[create], VARIABLES[create], as_user="owner")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.dependency_proxy import credentials
 from app.dependency_proxy.models import Upstream
-from app.groups import services as groups
+from app.groups import records as groups
 from tests.conftest import TEST_SECRET
 from tests.functional.graphql.conftest import World, operation
 

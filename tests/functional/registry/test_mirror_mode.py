@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.asgi import create_app
 from app.config import Settings
 from app.dependency_proxy.models import Manifest
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel
 from tests.functional.registry.test_registry_surface import basic
 from tests.support.fake_upstream import FakeUpstream

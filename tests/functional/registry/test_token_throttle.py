@@ -9,7 +9,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 
 PASSWORD = "brute-force-target-1"
 Client = Callable[[str], Awaitable[httpx.AsyncClient]]

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.models import User
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel, Group
 
 PASSWORD = "correct horse battery staple"

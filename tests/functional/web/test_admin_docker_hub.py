@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from app.dependency_proxy import credentials
 from app.dependency_proxy.models import Upstream
-from app.groups import services as groups
+from app.groups import records as groups
 from app.instance.models import InstanceSetting
 from tests.conftest import TEST_SECRET
 from tests.functional.web.conftest import Browser, make_user

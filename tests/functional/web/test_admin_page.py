@@ -7,8 +7,11 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from app.accounts import records as accounts
+from app.accounts import token_lifetime
 from app.accounts.models import User, UserState
 from app.dependency_proxy.models import Blob
+from app.groups import records as groups
 from app.groups.models import Group
 from app.instance.models import InstanceSetting
 from tests.functional.web.conftest import Browser, make_user
@@ -167,6 +170,49 @@ async def test_admins_reset_their_own_password_on_the_password_page(as_admin: Br
     assert "Password of ada not changed: Change your own password on your password page." in (
         page.text
     )
+
+
+async def test_users_and_groups_are_paged_and_searchable(as_admin: Browser) -> None:
+    for index in range(22):
+        await accounts.create_user(f"user{index:02}", f"u{index}@example.com", "a-long-password")
+    await groups.create_group("zebra")
+    first = await as_admin.get("/admin")
+    assert "<strong>user15</strong>" in first.text  # users are listed oldest first
+    assert "<strong>user19</strong>" not in first.text  # 20 a page: ada, olivia, gus, user00..16
+    assert 'href="/admin?users_after=' in first.text
+    next_url = first.text.split('href="/admin?users_after=', 1)[1].split('"', 1)[0]
+    second = await as_admin.get("/admin?users_after=" + next_url.replace("&amp;", "&"))
+    assert "<strong>user21</strong>" in second.text and "<strong>user00</strong>" not in second.text
+    assert 'rel="prev"' in second.text
+    found = await as_admin.get("/admin?users_q=user07")
+    assert "<strong>user07</strong>" in found.text and "<strong>user08</strong>" not in found.text
+    assert "<strong>ada</strong>" not in found.text
+    by_email = await as_admin.get("/admin?users_q=u12@example")
+    assert "<strong>user12</strong>" in by_email.text
+    groups_found = await as_admin.get("/admin?groups_q=zeb")
+    assert ">zebra</a>" in groups_found.text and ">acme</a>" not in groups_found.text
+    # An edited cursor starts the list again rather than failing.
+    assert (await as_admin.get("/admin?users_after=garbage")).status_code == 200
+
+
+async def test_admin_sets_the_maximum_token_lifetime(as_admin: Browser) -> None:
+    form = {"registry_token_expire_minutes": "15", "dependency_proxy_enabled": "1"}
+    response = await as_admin.post(
+        "/admin/settings", {**form, "max_token_lifetime_days": "30"}, page="/admin"
+    )
+    assert response.status_code == 303
+    assert await token_lifetime.max_lifetime_days() == 30
+    assert (
+        'name="max_token_lifetime_days" type="number" min="1" max="400"'
+        in (await as_admin.get("/admin")).text
+    )
+    bad = await as_admin.post(
+        "/admin/settings", {**form, "max_token_lifetime_days": "999"}, page="/admin"
+    )
+    assert bad.status_code == 400
+    assert "Maximum access token lifetime must be between 1 and 400." in bad.text
+    await as_admin.post("/admin/settings", {**form, "max_token_lifetime_days": ""}, page="/admin")
+    assert await token_lifetime.max_lifetime_days() is None
 
 
 async def test_admin_page_says_when_requests_arrive_for_another_host(

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from app import clock
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.models import User, UserState
 from tests.functional.web.conftest import PASSWORD, Browser, csrf_of
 

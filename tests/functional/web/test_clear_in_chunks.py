@@ -13,7 +13,7 @@ import pytest
 from starlette.applications import Starlette
 
 from app import clock
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.models import User
 from app.accounts.principal import Principal
 from app.dependency_proxy import clearing

@@ -6,7 +6,7 @@ import base64
 
 import httpx
 
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.models import User
 from app.config import Settings
 from app.instance.services import ensure_root_user

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.accounts.models import DeployToken, User
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel, Group, Membership
 from tests.functional.web.conftest import Browser, make_user
 
@@ -115,3 +115,17 @@ async def test_owner_revokes_a_deploy_token(as_owner: Browser, group: Group) -> 
     assert response.status_code == 303
     assert (await DeployToken.get(name="ci")).revoked_at is not None
     assert "Deploy token ci was revoked." in (await as_owner.get(PAGE)).text
+
+
+async def test_members_are_paged_and_searchable(as_guest: Browser, group: Group) -> None:
+    for index in range(21):
+        user = await make_user(f"member{index:02}")
+        await groups.add_member(group, user, AccessLevel.REPORTER)
+    first = await as_guest.get(PAGE)
+    assert "@member17" in first.text and "@member18" not in first.text  # 20 a page
+    assert 'rel="next"' in first.text and "members_after=" in first.text
+    next_url = first.text.split('rel="next" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    second = await as_guest.get(next_url)
+    assert "@member20" in second.text and "@member00" not in second.text
+    found = await as_guest.get(PAGE + "?members_q=member05")
+    assert "@member05" in found.text and "@member06" not in found.text

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
-from app.accounts import services as accounts
+from app import clock
+from app.accounts import authentication, token_lifetime
+from app.accounts import records as accounts
 from app.accounts.models import PersonalAccessToken, User
+from app.accounts.principal import Principal
 from tests.functional.web.conftest import Browser
 
 PAGE = "/-/user_settings/personal_access_tokens"
@@ -25,7 +28,7 @@ async def test_token_is_shown_once_with_a_docker_login_line(as_owner: Browser, o
     secret = secret_in(response.text)
     assert secret.startswith("dypat-")
     assert "docker login dockyard.test -u olivia --password-stdin" in response.text
-    principal = await accounts.authenticate_personal_access_token(secret, "olivia")
+    principal = await authentication.authenticate_personal_access_token(secret, "olivia")
     assert principal is not None and principal.may_use_dependency_proxy
     listing = await as_owner.get(PAGE)
     assert secret not in listing.text
@@ -74,6 +77,33 @@ async def test_expired_token_is_marked(as_owner: Browser, owner: User) -> None:
     await token.save(update_fields=["expires_at"])
     page = await as_owner.get(PAGE)
     assert "expired</span>" in page.text and "Revoke token old" not in page.text
+
+
+async def test_rotate_shows_the_new_secret_once_and_kills_the_old(
+    as_owner: Browser, owner: User
+) -> None:
+    old = await accounts.create_personal_access_token(owner, "laptop", "api")
+    response = await as_owner.post(PAGE + "/rotate", {"name": "laptop"}, page=PAGE)
+    assert response.status_code == 200
+    assert "Your rotated personal access token" in response.text
+    new_secret = secret_in(response.text)
+    assert new_secret.startswith("dypat-") and new_secret != old.secret
+    assert await authentication.authenticate_personal_access_token(old.secret) is None
+    assert await authentication.authenticate_personal_access_token(new_secret) is not None
+    assert new_secret not in (await as_owner.get(PAGE)).text
+
+
+async def test_the_maximum_lifetime_shapes_the_form(as_owner: Browser) -> None:
+    await token_lifetime.set_max_lifetime(Principal.operator(), 7)
+    page = await as_owner.get(PAGE)
+    assert "At most 7 days from today on this instance" in page.text
+    response = await as_owner.post(
+        PAGE, {"name": "long", "scopes": ["api"], "expires_at": "2999-01-01"}
+    )
+    assert response.status_code == 400 and "Tokens must expire within 7 days" in response.text
+    await as_owner.post(PAGE, {"name": "default", "scopes": ["api"]})
+    token = await PersonalAccessToken.get(name="default")
+    assert token.expires_at == clock.today() + timedelta(days=7)
 
 
 def checked_scopes(html: str) -> list[str]:

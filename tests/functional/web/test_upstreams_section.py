@@ -4,7 +4,7 @@ the password is never rendered, bad input is explained, Guests change nothing.""
 from __future__ import annotations
 
 from app.dependency_proxy.models import Upstream
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import Group
 from tests.functional.web.conftest import Browser
 

@@ -6,7 +6,7 @@ import pytest
 
 from app import clock
 from app.accounts import authentication
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.authentication import PasswordCheck
 from app.accounts.errors import TooManyAttempts
 from app.accounts.models import UserState

@@ -1,7 +1,8 @@
 import pytest
 from argon2 import PasswordHasher
 
-from app.accounts import authentication, passwords, services
+from app.accounts import authentication, passwords
+from app.accounts import records as services
 from app.accounts.models import User
 from tests.unit.accounts.checks import CHECK
 

@@ -3,11 +3,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from app import clock
-from app.accounts import authentication, services
+from app.accounts import authentication
+from app.accounts import records as services
 from app.accounts.models import PersonalAccessToken, UserState
 from app.accounts.secrets import secret_digest
 from app.errors import AlreadyExists, InvalidInput
-from app.groups import services as groups
+from app.groups import deploy_tokens
+from app.groups import records as groups
+from tests.support.operator import OPERATOR
 from tests.unit.accounts.checks import CHECK
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -48,7 +51,7 @@ async def test_blocked_user_cannot_log_in_with_password_or_token() -> None:
     await services.set_state(user, UserState.BLOCKED)
     assert await authentication.authenticate_password("alice", "alice-password", CHECK) is None
     assert await authentication.authenticate("alice", created.secret, CHECK) is None
-    assert await services.load_principal("user", user.id) is None
+    assert await authentication.load_principal("user", user.id, user.credentials_version) is None
 
 
 async def test_token_secret_is_stored_only_as_a_hash_and_has_a_prefix() -> None:
@@ -69,7 +72,7 @@ async def test_token_of_another_user_does_not_authenticate_as_me() -> None:
     await services.create_user("bob", "bob@example.com", "bob-password")
     created = await services.create_personal_access_token(alice, "ci", "api")
     assert await authentication.authenticate("bob", created.secret, CHECK) is None
-    assert await services.authenticate_personal_access_token(created.secret) is not None
+    assert await authentication.authenticate_personal_access_token(created.secret) is not None
 
 
 async def test_revoked_token_fails_at_once() -> None:
@@ -78,7 +81,9 @@ async def test_revoked_token_fails_at_once() -> None:
     await services.revoke_personal_access_token(user, "ci")
     assert await authentication.authenticate("alice", created.secret, CHECK) is None
     assert (
-        await services.load_principal("personal_access_token", created.personal_access_token.id)
+        await authentication.load_principal(
+            "personal_access_token", created.personal_access_token.id
+        )
         is None
     )
 
@@ -107,15 +112,17 @@ async def test_token_input_is_validated() -> None:
 
 async def test_deploy_token_authenticates_by_its_username_and_can_be_revoked() -> None:
     group = await groups.create_group("acme")
-    created = await services.create_deploy_token(group, "ci", "read_registry,write_registry")
+    created = await deploy_tokens.create_deploy_token(
+        OPERATOR, group, "ci", "read_registry,write_registry"
+    )
     assert created.username == f"dockyard+deploy-token-{created.deploy_token.id}"
     principal = await authentication.authenticate(created.username, created.secret, CHECK)
     assert principal is not None and principal.deploy_token is not None
     assert await authentication.authenticate("someone-else", created.secret, CHECK) is None
-    await services.revoke_deploy_token(group, "ci")
+    await deploy_tokens.revoke_deploy_token(OPERATOR, group, "ci")
     assert await authentication.authenticate(created.username, created.secret, CHECK) is None
     with pytest.raises(InvalidInput):
-        await services.create_deploy_token(group, "x", "api")
+        await deploy_tokens.create_deploy_token(OPERATOR, group, "x", "api")
 
 
 async def test_last_used_time_is_recorded() -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app import clock
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts import user_sessions
 from app.accounts.models import User, UserSession, UserState
 from app.accounts.secrets import secret_digest

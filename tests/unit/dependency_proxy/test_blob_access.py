@@ -25,7 +25,7 @@ from app.dependency_proxy.storage import write_blob
 from app.dependency_proxy.upstream import UpstreamCredentials
 from app.dependency_proxy.upstream_auth import fingerprint_of
 from app.dependency_proxy.upstreams import UpstreamEntry
-from app.groups import services as groups
+from app.groups import records as groups
 from tests.conftest import TEST_SECRET
 from tests.support.fake_upstream import FakeUpstream
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy import credentials
@@ -19,7 +19,7 @@ from app.dependency_proxy.services.update_settings import update_dependency_prox
 from app.dependency_proxy.services.update_ttl_policy import update_image_ttl_policy
 from app.dependency_proxy.statistics import CacheStatistics
 from app.errors import InvalidInput, NotFound, PermissionDenied
-from app.groups import services as groups
+from app.groups import records as groups
 from app.groups.models import AccessLevel, Group
 from tests.support.cache_rows import add_blob, add_manifest
 

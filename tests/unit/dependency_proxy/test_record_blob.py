@@ -4,7 +4,7 @@ import pytest
 
 from app.dependency_proxy.models import Blob
 from app.dependency_proxy.services.get_blob import record_blob
-from app.groups import services as groups
+from app.groups import records as groups
 from tests.support.cache_rows import digest_of
 
 pytestmark = pytest.mark.usefixtures("database")

@@ -30,8 +30,9 @@ from app.dependency_proxy.services.remove_upstream import remove_upstream
 from app.dependency_proxy.upstream_lists import set_docker_hub_credentials
 from app.dependency_proxy.upstreams import DefaultCredentials, split_host, upstreams_for
 from app.errors import NotFound
-from app.groups import services as groups
+from app.groups import records as groups
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.operator import OPERATOR
 
 pytestmark = pytest.mark.usefixtures("database")
 
@@ -103,7 +104,7 @@ async def test_the_first_upstream_that_has_it_wins_and_is_remembered(
 ) -> None:
     await groups.create_group("acme")
     group = await groups.get_group("acme")
-    await add_upstream(None, group, hub_settings, url=y.url, name="y")
+    await add_upstream(OPERATOR, group, hub_settings, url=y.url, name="y")
     digest, content = y.add_image("tools/only-y", "1", [LAYER])
 
     pull = await pull_in("acme", hub_settings)
@@ -129,8 +130,8 @@ async def test_the_library_rule_is_docker_hubs_only(
     cache: PullThroughCache, hub_settings: Settings, x: FakeUpstream, y: FakeUpstream
 ) -> None:
     group = await groups.create_group("plainy")
-    await add_upstream(None, group, hub_settings, url=y.url, name="y")
-    await remove_upstream(None, group, "docker-hub")
+    await add_upstream(OPERATOR, group, hub_settings, url=y.url, name="y")
+    await remove_upstream(OPERATOR, group, "docker-hub")
     y.add_image("alpine", "3.19", [LAYER])
     x.add_image("library/alpine", "3.19", [b"hub"])
 
@@ -144,7 +145,7 @@ async def test_a_cold_miss_fails_over_and_a_cached_tag_is_served_stale(
     cache: PullThroughCache, hub_settings: Settings, x: FakeUpstream, y: FakeUpstream
 ) -> None:
     group = await groups.create_group("failing")
-    await add_upstream(None, group, hub_settings, url=y.url, name="y")
+    await add_upstream(OPERATOR, group, hub_settings, url=y.url, name="y")
     x.add_image("shared/app", "1", [b"from x"])
     _, from_y = y.add_image("shared/app", "1", [b"from y"])
     x.faults.status["manifest"] = 503
@@ -166,7 +167,7 @@ async def test_every_upstream_missing_it_is_manifest_unknown_and_one_down_is_una
     cache: PullThroughCache, hub_settings: Settings, x: FakeUpstream, y: FakeUpstream
 ) -> None:
     group = await groups.create_group("nowhere")
-    await add_upstream(None, group, hub_settings, url=y.url, name="y")
+    await add_upstream(OPERATOR, group, hub_settings, url=y.url, name="y")
     pull = await pull_in("nowhere", hub_settings)
     with pytest.raises(ManifestUnknown, match="does not exist on any of 2 upstreams"):
         await get_manifest(cache, pull, "missing/app", "1")
@@ -208,8 +209,8 @@ async def test_bytes_fetched_through_one_groups_upstream_need_the_other_groups_o
     assert await cache.store.stat(digest) == len(LAYER)
 
     b = await groups.create_group("b-with-y")
-    await add_upstream(None, b, hub_settings, url=y.url, name="y")
-    await remove_upstream(None, b, "docker-hub")
+    await add_upstream(OPERATOR, b, hub_settings, url=y.url, name="y")
+    await remove_upstream(OPERATOR, b, "docker-hub")
     pull_b = await pull_in("b-with-y", hub_settings)
     x.reset()
     with pytest.raises(BlobUnknown):
@@ -221,7 +222,7 @@ async def test_bytes_fetched_through_one_groups_upstream_need_the_other_groups_o
     assert await Blob.filter(group_id=b.id).count() == 0
 
     # B adds X too, anonymously: X refuses the private repository; still nothing.
-    await add_upstream(None, b, hub_settings, url=x.url, name="x-anonymous")
+    await add_upstream(OPERATOR, b, hub_settings, url=x.url, name="x-anonymous")
     with pytest.raises(UpstreamDenied):
         await get_blob(cache, await pull_in("b-with-y", hub_settings), "private/app", digest)
     assert await Blob.filter(group_id=b.id).count() == 0
@@ -230,9 +231,9 @@ async def test_bytes_fetched_through_one_groups_upstream_need_the_other_groups_o
     y.add_blob("mirror/app", LAYER)
     c = await groups.create_group("c-with-y")
     await add_upstream(
-        None, c, hub_settings, url=y.url, username="yuri", password="yuri-secret", name="y"
+        OPERATOR, c, hub_settings, url=y.url, username="yuri", password="yuri-secret", name="y"
     )
-    await remove_upstream(None, c, "docker-hub")
+    await remove_upstream(OPERATOR, c, "docker-hub")
     y.reset()
     body = await get_blob(cache, await pull_in("c-with-y", hub_settings), "mirror/app", digest)
     assert body.size == len(LAYER)
@@ -245,11 +246,11 @@ async def test_one_account_on_two_registries_is_two_fingerprints(
 ) -> None:
     group = await groups.create_group("twice")
     await add_upstream(
-        None, group, hub_settings, url=y.url, name="y", username="bot", password="same"
+        OPERATOR, group, hub_settings, url=y.url, name="y", username="bot", password="same"
     )
-    await remove_upstream(None, group, "docker-hub")
+    await remove_upstream(OPERATOR, group, "docker-hub")
     await add_upstream(
-        None, group, hub_settings, url=x.url, name="x", username="bot", password="same"
+        OPERATOR, group, hub_settings, url=x.url, name="x", username="bot", password="same"
     )
     entries = await upstreams_for(group, hub_settings, None)
     fingerprints = {entry.credentials.fingerprint for entry in entries if entry.credentials}
@@ -265,7 +266,7 @@ async def test_instance_defaults_serve_docker_hub_only_where_a_group_set_none(
     )
     digest = x.add_blob("private/app", LAYER)
     plain = await groups.create_group("relies")
-    await add_upstream(None, plain, hub_settings, url=y.url, name="y")
+    await add_upstream(OPERATOR, plain, hub_settings, url=y.url, name="y")
     entries = await upstreams_for(plain, hub_settings, defaults)
     hub, other = entries
     assert hub.docker_hub and hub.credentials is not None and hub.credentials.username == "alice"

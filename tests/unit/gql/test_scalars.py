@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from app.dependency_proxy.services.pagination import decode_cursor, encode_cursor, page_size
 from app.errors import InvalidInput
 from app.gql.scalars import _serialize_time, human_size
+from app.pagination import decode_cursor, encode_cursor, page_size
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,14 @@ import pytest
 
 from app import clock
 from app.accounts import authentication
-from app.accounts import services as accounts
+from app.accounts import records as accounts
 from app.accounts.models import UserState
 from app.accounts.principal import Principal
-from app.errors import AlreadyExists, NotFound
-from app.groups import policy
-from app.groups import services as groups
+from app.errors import AlreadyExists, InsufficientScope, NotFound, PermissionDenied
+from app.groups import deploy_tokens, policy
+from app.groups import records as groups
 from app.groups.models import AccessLevel
+from tests.support.operator import OPERATOR
 from tests.unit.accounts.checks import CHECK
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -113,7 +114,9 @@ async def test_personal_access_tokens_are_limited_by_scope(
 
 async def test_deploy_token_works_for_its_group_and_subgroups_only() -> None:
     acme, platform, ci, other = await make_tree()
-    created = await accounts.create_deploy_token(platform, "d", "read_registry,write_registry")
+    created = await deploy_tokens.create_deploy_token(
+        OPERATOR, platform, "d", "read_registry,write_registry"
+    )
     token = await authentication.authenticate(created.username, created.secret, CHECK)
     assert token is not None
     assert await policy.can_pull(token, platform)
@@ -126,16 +129,63 @@ async def test_deploy_token_works_for_its_group_and_subgroups_only() -> None:
 
 async def test_deploy_token_needs_both_registry_scopes_to_pull() -> None:
     acme, *_ = await make_tree()
-    created = await accounts.create_deploy_token(acme, "d", "read_registry")
+    created = await deploy_tokens.create_deploy_token(OPERATOR, acme, "d", "read_registry")
     token = await authentication.authenticate(created.username, created.secret, CHECK)
     assert token is not None and not await policy.can_pull(token, acme)
 
 
 async def test_expired_deploy_token_fails() -> None:
     acme, *_ = await make_tree()
-    created = await accounts.create_deploy_token(
-        acme, "d", "read_registry,write_registry", expires_at=clock.today() + timedelta(days=1)
+    created = await deploy_tokens.create_deploy_token(
+        OPERATOR,
+        acme,
+        "d",
+        "read_registry,write_registry",
+        expires_at=clock.today() + timedelta(days=1),
     )
     later = clock.now() + timedelta(days=2)
     clock.set_clock(lambda: later)
     assert await authentication.authenticate(created.username, created.secret, CHECK) is None
+
+
+async def test_the_operator_may_do_everything_and_is_nobody_s_member() -> None:
+    acme, platform, *_ = await make_tree()
+    operator = Principal.operator()
+    assert operator.is_admin and operator.user is None
+    assert await policy.can_read(operator, platform)
+    assert await policy.can_administer(operator, platform)
+    await policy.require_administer(operator, acme)  # does not raise
+
+
+async def test_require_administer_says_why_it_refuses() -> None:
+    acme, *_ = await make_tree()
+    owner = await accounts.create_user("olga", "olga@example.com", "olga-password")
+    guest = await accounts.create_user("gina", "gina@example.com", "gina-password")
+    stranger = await accounts.create_user("sam", "sam@example.com", "sam-password")
+    await groups.add_member(acme, owner, AccessLevel.OWNER)
+    await groups.add_member(acme, guest, AccessLevel.GUEST)
+    read_only = await accounts.create_personal_access_token(owner, "r", "read_api")
+    owner_reading = await authentication.authenticate("olga", read_only.secret, CHECK)
+    assert owner_reading is not None
+    # The Owner's read_api token: the scope is the only thing missing, and it is said.
+    with pytest.raises(InsufficientScope, match="read_api"):
+        await policy.require_administer(owner_reading, acme, "clear its cache")
+    # A Guest may read but not administer: refused, but the group is not hidden.
+    with pytest.raises(PermissionDenied) as refused:
+        await policy.require_administer(Principal(user=guest), acme, "clear its cache")
+    assert not isinstance(refused.value, InsufficientScope)
+    # A stranger learns nothing: the group does not exist for them.
+    with pytest.raises(NotFound):
+        await policy.require_administer(Principal(user=stranger), acme, "clear its cache")
+
+
+async def test_api_implies_read_api() -> None:
+    acme, *_ = await make_tree()
+    user = await accounts.create_user("alice", "alice@example.com", "alice-password")
+    await groups.add_member(acme, user, AccessLevel.GUEST)
+    created = await accounts.create_personal_access_token(user, "t", "api")
+    token = await authentication.authenticate_personal_access_token(created.secret)
+    assert token is not None
+    assert token.has_scope("read_api") and token.has_scope("api", "read_api")
+    assert not token.has_scope("read_registry")
+    assert await policy.can_read(token, acme)

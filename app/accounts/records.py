@@ -1,35 +1,44 @@
-"""Users, personal access tokens and deploy tokens: create, change, authenticate tokens.
+"""The accounts domain's records: users, personal access tokens and deploy tokens, created,
+found and changed *without* asking who wants it.
 
-Every authentication helper fails closed: blocked users, expired or revoked
-tokens, and unknown names all give None, in about the same time. Passwords are
-checked in `authentication` (behind the throttle).
+Only the domain's checked services (`users`, `personal_access_tokens`,
+`app.groups.deploy_tokens`, ...) and test fixtures call these; surfaces and the
+CLI go through the checked services with their principal (the architecture
+contracts forbid surfaces to import this module). Credentials are checked in
+`authentication` (passwords behind the throttle, tokens by digest).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from app import clock
 from app.accounts import passwords, user_sessions
-from app.accounts.models import DeployToken, PersonalAccessToken, User, UserState
-from app.accounts.principal import ALL_SCOPES, DEPLOY_TOKEN_SCOPES, Principal
+from app.accounts.models import (
+    DeployToken,
+    PersonalAccessToken,
+    User,
+    UserSession,
+    UserState,
+    UserType,
+)
+from app.accounts.principal import ALL_SCOPES, DEPLOY_TOKEN_SCOPES
 from app.accounts.secrets import (
     DEPLOY_TOKEN_PREFIX,
     PERSONAL_ACCESS_TOKEN_PREFIX,
-    digests_equal,
     new_secret,
     secret_digest,
 )
 from app.errors import AlreadyExists, InvalidInput, NotFound
-from app.groups.models import Group
-from app.groups.paths import username_error
-
-# last_used_at is refreshed at most this often, so a busy CI token does not
-# cost a database write on every request.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
+from app.namespaces import username_error
+from app.pagination import Page, paginate
 
 
 @dataclass(frozen=True)
@@ -67,9 +76,7 @@ def check_expiry(expires_at: date | None) -> None:
 
 
 def token_is_live(token: PersonalAccessToken | DeployToken) -> bool:
-    if token.revoked_at is not None:
-        return False
-    return token.expires_at is None or token.expires_at > clock.today()
+    return token.is_live
 
 
 # --- users -----------------------------------------------------------------
@@ -113,6 +120,12 @@ async def find_user(username: str) -> User | None:
     return await User.get_or_none(username_key=username.strip().lower())
 
 
+async def find_person(username: str) -> User | None:
+    """A person (never a group's bot) by username: whom a group may add as a member."""
+    user = await find_user(username)
+    return user if user is not None and not user.is_bot else None
+
+
 async def get_user(username: str) -> User:
     user = await find_user(username)
     if user is None:
@@ -120,15 +133,35 @@ async def get_user(username: str) -> User:
     return user
 
 
-async def list_users() -> list[User]:
-    return await User.all().order_by("username_key")
+def users_query(search: str | None = None, *, include_bots: bool = False) -> QuerySet[User]:
+    """Users whose username, name or email contains `search` (people only, unless asked)."""
+    query = User.all() if include_bots else User.filter(user_type=UserType.HUMAN)
+    if search and search.strip():
+        text = search.strip()
+        query = query.filter(
+            Q(username_key__icontains=text.lower())
+            | Q(name__icontains=text)
+            | Q(email__icontains=text.lower())
+        )
+    return query
+
+
+async def list_users(search: str | None = None) -> list[User]:
+    return await users_query(search).order_by("username_key")
+
+
+async def users_page(search: str | None = None, **page: Any) -> Page[User]:
+    """One keyset page of people, oldest first (`first`/`after`, `last`/`before`)."""
+    return await paginate(users_query(search), newest_first=False, **page)
 
 
 async def find_user_by_login(login: str) -> User | None:
-    """The user a sign-in form's login names: an email (with an @) or a username."""
+    """The person a sign-in form's login names: an email (with an @) or a username.
+    Bots have no password and never sign in."""
     login = login.strip().lower()
     user = await User.get_or_none(email=login) if "@" in login else None
-    return user or await User.get_or_none(username_key=login)
+    user = user or await User.get_or_none(username_key=login)
+    return user if user is not None and not user.is_bot else None
 
 
 async def set_state(user: User, state: UserState) -> User:
@@ -157,15 +190,31 @@ async def set_password(user: User, password: str, *, require_change: bool = Fals
     user.password_hash = passwords.hash_password(password)
     user.password_change_required = require_change
     await user.save(update_fields=["password_hash", "password_change_required", "updated_at"])
-    await user_sessions.end_all(user, user_sessions.EndReason.PASSWORD_CHANGED)
+    await end_sessions_and_password_tokens(user, user_sessions.EndReason.PASSWORD_CHANGED)
     return user
 
 
-# --- personal access tokens --------------------------------------------------
+async def end_sessions_and_password_tokens(
+    user: User, reason: user_sessions.EndReason, *, keep: UserSession | None = None
+) -> int:
+    """End the user's web sessions (but `keep`) and every registry token obtained with
+    their password: the credentials version moves on, and such tokens carry the old one.
+    Returns how many sessions ended."""
+    await User.filter(id=user.id).update(credentials_version=F("credentials_version") + 1)
+    await user.refresh_from_db(fields=["credentials_version"])
+    return await user_sessions.end_all(user, reason, keep=keep)
+
+
+# --- personal access tokens (people's, and group bots') ------------------------------
 
 
 async def create_personal_access_token(
-    user: User, name: str, scopes: str | list[str], expires_at: date | None = None
+    user: User,
+    name: str,
+    scopes: str | list[str],
+    expires_at: date | None = None,
+    *,
+    prefix: str = PERSONAL_ACCESS_TOKEN_PREFIX,
 ) -> CreatedToken:
     if not name.strip():
         raise InvalidInput("token name can't be blank")
@@ -173,7 +222,7 @@ async def create_personal_access_token(
     check_expiry(expires_at)
     if await PersonalAccessToken.filter(user=user, name=name, revoked_at=None).exists():
         raise AlreadyExists(f"{user.username} already has an active token named {name!r}")
-    secret = new_secret(PERSONAL_ACCESS_TOKEN_PREFIX)
+    secret = new_secret(prefix)
     token = await PersonalAccessToken.create(
         user=user,
         name=name.strip(),
@@ -184,46 +233,70 @@ async def create_personal_access_token(
     return CreatedToken(secret=secret, personal_access_token=token)
 
 
+def personal_access_tokens_query(user_id: int) -> QuerySet[PersonalAccessToken]:
+    return PersonalAccessToken.filter(user_id=user_id)
+
+
 async def list_personal_access_tokens(user: User) -> list[PersonalAccessToken]:
     return await PersonalAccessToken.filter(user=user).order_by("-created_at", "-id")
 
 
-async def revoke_personal_access_token(user: User, name: str) -> PersonalAccessToken:
+async def find_active_token(user: User, name: str) -> PersonalAccessToken:
     token = await PersonalAccessToken.filter(user=user, name=name, revoked_at=None).first()
     if token is None:
         raise NotFound(f"{user.username} has no active token named {name!r}")
+    return token
+
+
+async def revoke_personal_access_token(user: User, name: str) -> PersonalAccessToken:
+    token = await find_active_token(user, name)
     token.revoked_at = clock.now()
     await token.save(update_fields=["revoked_at"])
     return token
 
 
-async def authenticate_personal_access_token(
-    secret: str, username: str | None = None
-) -> Principal | None:
-    """The principal behind a personal access token, or None.
+async def rotate_personal_access_token(
+    token: PersonalAccessToken, expires_at: date | None, *, prefix: str
+) -> CreatedToken:
+    """GitLab's rotation: a new secret with the same name and scopes; the old token is
+    revoked in the same transaction, so there is never a moment with two or none."""
+    check_expiry(expires_at)
+    secret = new_secret(prefix)
+    async with in_transaction():
+        revoked = await PersonalAccessToken.filter(id=token.id, revoked_at=None).update(
+            revoked_at=clock.now()
+        )
+        if not revoked:
+            raise NotFound(f"the token {token.name!r} was revoked meanwhile")
+        fresh = await PersonalAccessToken.create(
+            user_id=token.user_id,  # type: ignore[attr-defined]
+            name=token.name,
+            token_digest=secret_digest(secret),
+            scopes=token.scopes,
+            expires_at=expires_at,
+        )
+    return CreatedToken(secret=secret, personal_access_token=fresh)
 
-    With `username`, the token must belong to that user (registry logins send
-    both); GitLab's `PRIVATE-TOKEN` header sends the secret alone.
-    """
-    if not secret.startswith(PERSONAL_ACCESS_TOKEN_PREFIX):
-        return None
-    digest = secret_digest(secret)
-    token = await PersonalAccessToken.get_or_none(token_digest=digest).select_related("user")
-    if token is None or not digests_equal(token.token_digest, digest):
-        return None
-    if not token_is_live(token) or not token.user.is_active:
-        return None
-    if username is not None and token.user.username_key != username.strip().lower():
-        return None
-    await _touch(token)
-    return Principal(user=token.user, scopes=token.scope_set, personal_access_token=token)
+
+async def create_bot_user(username: str, name: str) -> User:
+    """The user behind a group access token: no password (nothing verifies against an
+    empty hash), never admin, never signing in."""
+    return await User.create(
+        username=username,
+        username_key=username.lower(),
+        email=f"{username.lower()}@noreply.dockyard.invalid",
+        name=name,
+        password_hash="",
+        user_type=UserType.GROUP_BOT,
+    )
 
 
-# --- deploy tokens -------------------------------------------------------------
+# --- deploy tokens (a group's; the groups domain decides who may manage them) ----------
 
 
 async def create_deploy_token(
-    group: Group,
+    group_id: int,
+    group_path: str,
     name: str,
     scopes: str | list[str],
     expires_at: date | None = None,
@@ -235,12 +308,12 @@ async def create_deploy_token(
     check_expiry(expires_at)
     if username is not None and (error := username_error(username)):
         raise InvalidInput(error)
-    if await DeployToken.filter(group=group, name=name, revoked_at=None).exists():
-        raise AlreadyExists(f"{group.full_path} already has an active deploy token named {name!r}")
+    if await DeployToken.filter(group_id=group_id, name=name, revoked_at=None).exists():
+        raise AlreadyExists(f"{group_path} already has an active deploy token named {name!r}")
     secret = new_secret(DEPLOY_TOKEN_PREFIX)
     try:
         token = await DeployToken.create(
-            group=group,
+            group_id=group_id,
             name=name.strip(),
             # A placeholder until the id is known; '+' keeps it apart from usernames.
             username=username or f"pending+{secret_digest(secret)[:16]}",
@@ -256,52 +329,14 @@ async def create_deploy_token(
     return CreatedDeployToken(secret=secret, deploy_token=token)
 
 
-async def list_deploy_tokens(group: Group) -> list[DeployToken]:
-    return await DeployToken.filter(group=group).order_by("-created_at", "-id")
+def deploy_tokens_query(group_id: int) -> QuerySet[DeployToken]:
+    return DeployToken.filter(group_id=group_id)
 
 
-async def revoke_deploy_token(group: Group, name: str) -> DeployToken:
-    token = await DeployToken.filter(group=group, name=name, revoked_at=None).first()
+async def revoke_deploy_token(group_id: int, group_path: str, name: str) -> DeployToken:
+    token = await DeployToken.filter(group_id=group_id, name=name, revoked_at=None).first()
     if token is None:
-        raise NotFound(f"{group.full_path} has no active deploy token named {name!r}")
+        raise NotFound(f"{group_path} has no active deploy token named {name!r}")
     token.revoked_at = clock.now()
     await token.save(update_fields=["revoked_at"])
     return token
-
-
-async def authenticate_deploy_token(username: str, secret: str) -> Principal | None:
-    token = await DeployToken.get_or_none(username=username.strip()).select_related("group")
-    if token is None or not digests_equal(token.token_digest, secret_digest(secret)):
-        return None
-    if not token_is_live(token):
-        return None
-    await _touch(token)
-    return Principal(scopes=token.scope_set, deploy_token=token)
-
-
-# --- principals behind registry JWTs -------------------------------------------------
-
-
-async def load_principal(kind: str, ident: int) -> Principal | None:
-    """Look the principal behind a registry JWT up again, so revocation bites at once."""
-    if kind == "user":
-        user = await User.get_or_none(id=ident)
-        return Principal(user=user) if user is not None and user.is_active else None
-    if kind == "personal_access_token":
-        token = await PersonalAccessToken.get_or_none(id=ident).select_related("user")
-        if token is None or not token_is_live(token) or not token.user.is_active:
-            return None
-        return Principal(user=token.user, scopes=token.scope_set, personal_access_token=token)
-    if kind == "deploy_token":
-        deploy = await DeployToken.get_or_none(id=ident).select_related("group")
-        if deploy is None or not token_is_live(deploy):
-            return None
-        return Principal(scopes=deploy.scope_set, deploy_token=deploy)
-    return None
-
-
-async def _touch(token: PersonalAccessToken | DeployToken) -> None:
-    now = clock.now()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        token.last_used_at = now
-        await token.save(update_fields=["last_used_at"])

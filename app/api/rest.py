@@ -2,9 +2,10 @@
 `DELETE /api/v4/groups/:id/dependency_proxy/cache` → 202 with an empty body.
 
 `:id` is the group's number or its URL-encoded full path. Authentication is a
-personal access token with scope `api` (`PRIVATE-TOKEN` header or Bearer).
-Clearing only marks rows (a large cache in the background, as GitLab's
-worker does); the cleanup worker deletes them.
+personal or group access token with scope `api` (`PRIVATE-TOKEN` header or
+Bearer; `app.identity` never takes the session cookie here).
+Clearing only marks rows (a large cache in the background, as GitLab's worker
+does); the cleanup worker deletes them.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from app.accounts.principal import Principal
-from app.accounts.services import authenticate_personal_access_token
 from app.dependency_proxy.services.clear_cache import clear_cache
 from app.errors import NotFound, PermissionDenied
 from app.groups import services as groups
 from app.groups.models import Group
+from app.identity import principal_of
 
 
 def _unauthorized() -> Response:
@@ -31,32 +32,20 @@ def _group_not_found() -> Response:
     return JSONResponse({"message": "404 Group Not Found"}, status_code=404)
 
 
-async def _principal(request: Request) -> Principal | None:
-    token = request.headers.get("private-token", "").strip()
-    if not token:
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-        token = credentials.strip() if scheme.lower() == "bearer" else ""
-    if not token:
-        return None
-    return await authenticate_personal_access_token(token)
-
-
-async def _find_group(ident: str) -> Group | None:
+async def _find_group(principal: Principal, ident: str) -> Group:
     if ident.isdigit():
-        return await Group.get_or_none(id=int(ident))
-    return await groups.find_group(unquote(ident))
+        return await groups.find_readable_group_by_id(principal, int(ident))
+    return await groups.find_readable_group(principal, unquote(ident))
 
 
 async def purge_dependency_proxy_cache(request: Request) -> Response:
-    principal = await _principal(request)
+    principal = principal_of(request)
     if principal is None:
         return _unauthorized()
-    # Starlette matches the decoded path: an encoded full path arrives with its slashes.
-    group = await _find_group(request.path_params["ident"])
-    if group is None:
-        return _group_not_found()
     runtime = getattr(request.app.state, "runtime", None)
     try:
+        # Starlette matches the decoded path: an encoded full path arrives with its slashes.
+        group = await _find_group(principal, request.path_params["ident"])
         await clear_cache(
             principal, group, background=runtime.background if runtime is not None else None
         )
