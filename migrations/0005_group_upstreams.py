@@ -43,7 +43,7 @@ async def move_credentials_back(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_cache_scale')]
+    dependencies = [('models', '0004_identity_and_access')]
 
     initial = False
 
