@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 import socket
 import time
-import warnings
 from pathlib import Path
 from typing import Any
+
+import bcrypt
 
 from tests.support.reference_registry import ReferenceRegistry, RegistryProcess, RegistryPusher
 from tests.support.token_server import TokenServer
@@ -27,13 +28,8 @@ HTPASSWD_USER = ("harbor-bot", "harbor-bot-secret")
 
 
 def bcrypt_hash(password: str) -> str:
-    """bcrypt, which distribution's htpasswd wants, from libxcrypt through the `crypt`
-    module (deprecated since 3.11, still in 3.11 and 3.12; no extra dependency)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
-
-        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 5))
+    """bcrypt, which distribution's htpasswd wants (cost 5, the minimum: a test account)."""
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
 
 
 class HtpasswdRegistry(RegistryProcess):
