@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from app import metrics
 from app.config import Settings
 from app.dependency_proxy import credentials
 from app.dependency_proxy.bodies import StreamBody
@@ -281,3 +282,35 @@ async def test_instance_defaults_serve_docker_hub_only_where_a_group_set_none(
     pull = PullContext(group=own, setting=await setting_for(own), upstreams=(own_hub,))
     with pytest.raises(UpstreamDenied):  # the group's own (wrong) ones win
         await get_blob(cache, pull, "private/app", digest)
+
+
+async def test_a_tag_every_upstream_lacks_is_remembered_for_that_group_and_list_only(
+    cache: PullThroughCache, hub_settings: Settings, x: FakeUpstream, y: FakeUpstream
+) -> None:
+    """The negative cache over several upstreams: after X and Y both said 404, the
+    group's next ask reaches neither; another group (same default upstream X) still
+    asks, and so does the first group once its list changed."""
+    group = await groups.create_group("ci-loop")
+    await add_upstream(OPERATOR, group, hub_settings, url=y.url, name="y")
+    pull = await pull_in("ci-loop", hub_settings)
+    with pytest.raises(ManifestUnknown):
+        await get_manifest(cache, pull, "team/app", "next")
+    assert x.received("manifest") and y.received("manifest")  # both were asked
+    x.reset()
+    y.reset()
+    remembered = metrics.negative_cache_hits._value.get()
+    with pytest.raises(ManifestUnknown, match="said so less than"):
+        await get_manifest(cache, pull, "team/app", "next")
+    assert x.received("manifest") == [] and y.received("manifest") == []
+    assert metrics.negative_cache_hits._value.get() == remembered + 1
+
+    await groups.create_group("other-team")
+    with pytest.raises(ManifestUnknown, match="does not exist upstream$"):
+        await get_manifest(cache, await pull_in("other-team", hub_settings), "team/app", "next")
+    assert x.received("manifest")  # its own ask, not the first group's answer
+
+    # Y gets the tag and the first group drops X: a new list asks again, and Y answers.
+    y.add_image("team/app", "next", [LAYER])
+    await remove_upstream(OPERATOR, group, "docker-hub")
+    result = await get_manifest(cache, await pull_in("ci-loop", hub_settings), "team/app", "next")
+    assert result.cache == "MISS"
