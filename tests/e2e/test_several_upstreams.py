@@ -370,3 +370,36 @@ def test_podman_and_ctr_pull_through_the_other_upstreams(
         assert_content_holds(daemon, private.images["htonly"])
     finally:
         daemon.stop()
+
+
+def test_tag_lists_and_missing_tags_follow_the_images_upstream(
+    server: DockyardServer,
+    ursula: Account,
+    counted: tuple[SeededReferenceRegistry, Htpasswd, Tokened],
+) -> None:
+    """tags/list (and the negative cache) ask the upstream that holds the image: by
+    order (Docker Hub lacks it), and straight to the host of a host-qualified name."""
+    hub, private, team = counted
+    listing = raw(server, ursula, "tools/htonly", "tags/list")
+    assert listing.status_code == 200, listing.text
+    assert listing.json() == {
+        "name": "multi/dependency_proxy/containers/tools/htonly",
+        "tags": ["1"],
+    }
+    assert 200 in statuses(private, "/v2/tools/htonly/tags/list", "GET")
+    assert team.count() == 0
+
+    qualified = raw(server, ursula, f"{team.host}/team/tokenonly", "tags/list")
+    assert qualified.status_code == 200 and qualified.json()["tags"] == ["1"]
+    assert answered(team, "/v2/team/tokenonly/tags/list", "GET") == 1
+
+    # A tag no upstream has: every upstream is asked once, then not again for a while.
+    for registry in (hub, private, team):
+        registry.reset_counts()
+    for _ in range(3):
+        missing = raw(server, ursula, "tools/htonly", "manifests/no-such-tag")
+        assert missing.status_code == 404
+        assert missing.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+    path = "/v2/tools/htonly/manifests/no-such-tag"
+    assert statuses(private, path).count(404) == 1
+    assert statuses(team, path).count(404) == 1
