@@ -54,10 +54,25 @@ async def _error_page(request: Request, status: int, message: str) -> Response:
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
+    if request.url.path.startswith("/v2"):
+        return _registry_error(status)
     if status == 404 and _wants_page(request) and not request.url.path.startswith(MACHINE_PREFIXES):
         return await _error_page(request, 404, "There is no page at this address.")
     message = {404: "not found", 405: "method not allowed"}.get(status, "error")
     return JSONResponse({"error": message}, status_code=status)
+
+
+def _registry_error(status: int) -> Response:
+    """Under /v2 every error is the OCI envelope: registry clients show nothing else."""
+    from registry.errors import oci_error
+
+    if status == 405:
+        return oci_error(
+            405, "UNSUPPORTED", "the Dependency Proxy is read-only: method not allowed"
+        )
+    if status == 404:
+        return oci_error(404, "NAME_UNKNOWN", "no such registry endpoint")
+    return oci_error(status, "UNKNOWN", "the request cannot be answered")
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -83,7 +98,7 @@ async def _body_too_large(request: Request, message: str) -> Response:
     path = request.url.path
     if path.startswith("/api/graphql"):
         return JSONResponse({"errors": [{"message": message}]}, status_code=413)
-    if path.startswith("/jwt/"):
+    if path.startswith(("/jwt/", "/v2")):
         from registry.errors import oci_error
 
         return oci_error(413, "SIZE_INVALID", message)

@@ -65,6 +65,8 @@ class Settings:
     manifest_max_bytes: int = 4 * MIB
     blob_max_bytes: int = 10 * GIB
     cleanup_interval_seconds: int = 300
+    tags_list_cache_seconds: int = 60  # a tag list page is reused this long (0: always ask)
+    negative_cache_seconds: int = 60  # an upstream 404 for a tag is remembered this long
     metrics_token: str = ""
     max_header_bytes: int = 64 * KIB  # request line + headers, enforced by the HTTP server
     max_body_bytes: int = 1 * MIB  # GraphQL, forms and /jwt/auth bodies
@@ -85,6 +87,9 @@ class Settings:
     # endpoint, and how long a download lease outlives its holder's last renewal.
     internal_url: str = ""  # default: http://<host or this machine's name>:<port>
     download_lease_seconds: float = 10.0
+    # Registry-mirror mode: plain Docker Hub paths (/v2/library/alpine/...) are
+    # answered from this group's cache (dockerd's registry-mirrors and the like).
+    mirror_group: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -228,6 +233,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "manifest_max_bytes": _parse_positive_int,
     "blob_max_bytes": _parse_positive_int,
     "cleanup_interval_seconds": _parse_positive_int,
+    "tags_list_cache_seconds": _parse_non_negative_int,
+    "negative_cache_seconds": _parse_non_negative_int,
     "metrics_token": str,
     "max_header_bytes": _parse_positive_int,
     "max_body_bytes": _parse_positive_int,
@@ -242,6 +249,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "s3_redirect": _parse_bool,
     "internal_url": _parse_url,
     "download_lease_seconds": _parse_positive_float,
+    "mirror_group": lambda value: value.strip().strip("/"),
 }
 
 

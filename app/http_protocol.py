@@ -22,6 +22,7 @@ what it was.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any, cast
@@ -38,6 +39,7 @@ HEADER_LINE_OVERHEAD = len(b": \r\n")
 # A TLS record starts with its content type (22: handshake) and version 3.x; an
 # HTTP request starts with a method name, so the two never meet.
 TLS_HANDSHAKE_START = b"\x16\x03"
+REGISTRY_PREFIX = b"/v2"
 
 log = logging.getLogger("dockyard.http")
 
@@ -106,6 +108,7 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True  # between a message's first byte and its headers' end
         self._received_in_head = 0  # raw bytes read while the head was incomplete
         self._head_size = 0  # URL and header lines, as parsed
+        self._url_start = b""  # the URL's first bytes: a /v2 refusal is an OCI error
         self._refused = False
         self._first_read = True
 
@@ -128,6 +131,8 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_url(self, url: bytes) -> None:
         self._head_size += len(url)
+        if len(self._url_start) < len(REGISTRY_PREFIX):
+            self._url_start += url[: len(REGISTRY_PREFIX)]
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -160,6 +165,7 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().on_message_complete()
         self._in_head, self._received_in_head, self._head_size = True, 0, 0
+        self._url_start = b""
 
     def _refuse(self) -> None:
         if self._refused:
@@ -167,16 +173,21 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = True
         self.refusals.refused(self.logger, self._client_text(), self.max_head_bytes)
         message = f"Request header fields too large: the limit is {self.max_head_bytes} bytes."
+        content_type, body = b"text/plain; charset=utf-8", message.encode("ascii")
+        if self._url_start.startswith(REGISTRY_PREFIX):
+            # Registry clients show only the OCI error envelope.
+            error = {"code": "SIZE_INVALID", "message": message, "detail": None}
+            content_type, body = b"application/json", json.dumps({"errors": [error]}).encode()
         content = [STATUS_LINE[431]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
         content.extend(
             [
-                b"content-type: text/plain; charset=utf-8\r\n",
-                b"content-length: " + str(len(message)).encode("ascii") + b"\r\n",
+                b"content-type: " + content_type + b"\r\n",
+                b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
                 b"connection: close\r\n",
                 b"\r\n",
-                message.encode("ascii"),
+                body,
             ]
         )
         self.transport.write(b"".join(content))

@@ -20,8 +20,15 @@ http_requests = Counter(
 )
 cache_requests = Counter(
     "dockyard_cache_requests",
-    "Dependency proxy lookups by kind (manifest, blob) and result (hit, miss, stale)",
+    "Dependency proxy lookups by kind (manifest, blob, tags, referrers) and result "
+    "(hit, miss, stale)",
     ["kind", "result"],
+    registry=registry,
+)
+negative_cache_hits = Counter(
+    "dockyard_negative_cache_hits",
+    "Tag requests answered 404 from memory: the upstream said it lacks the tag moments ago "
+    "(DOCKYARD_NEGATIVE_CACHE_SECONDS), so it was not asked again",
     registry=registry,
 )
 auth_throttled = Counter(

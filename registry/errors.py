@@ -21,12 +21,24 @@ def oci_error(
     return JSONResponse(body, status_code=status, headers={**API_VERSION_HEADER, **(headers or {})})
 
 
-INVALID_CODES = {"name": "NAME_INVALID", "tag": "TAG_INVALID", "digest": "DIGEST_INVALID"}
+INVALID_CODES = {
+    "name": "NAME_INVALID",
+    "tag": "TAG_INVALID",
+    "digest": "DIGEST_INVALID",
+    "pagination": "PAGINATION_NUMBER_INVALID",  # distribution's code for a bad `n`
+}
+
+
+_UNKNOWN_CODES = {"blobs": "BLOB_UNKNOWN", "tags": "NAME_UNKNOWN"}
 
 
 def _code_for(error: DockyardError, kind: str) -> tuple[int, str]:
-    unknown = "BLOB_UNKNOWN" if kind == "blobs" else "MANIFEST_UNKNOWN"
+    unknown = _UNKNOWN_CODES.get(kind, "MANIFEST_UNKNOWN")
     match error:
+        case proxy.InvalidReference(part="reference"):
+            # Neither a tag nor a digest: no manifest can have that name (the CNCF
+            # registry answers the same 404).
+            return 404, "MANIFEST_UNKNOWN"
         case proxy.InvalidReference():
             return 400, INVALID_CODES.get(error.part, "NAME_INVALID")
         case proxy.ManifestUnknown() | proxy.BlobUnknown():

@@ -4,6 +4,8 @@
     GET|POST /jwt/auth
     GET|HEAD /v2/<group>/dependency_proxy/containers/<image>/manifests/<tag|digest>
     GET|HEAD /v2/<group>/dependency_proxy/containers/<image>/blobs/<digest>
+    GET|HEAD /v2/<group>/dependency_proxy/containers/<image>/tags/list?n=&last=
+    GET|HEAD /v2/<group>/dependency_proxy/containers/<image>/referrers/<digest>?artifactType=
 
 Everything else under /v2/ gets an OCI error. This module only translates:
 services decide access and do the work.
@@ -11,7 +13,9 @@ services decide access and do the work.
 
 from __future__ import annotations
 
+import json
 import logging
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,14 +24,16 @@ from starlette.routing import BaseRoute, Route
 from app.config import Settings
 from app.dependency_proxy.cache import PullThroughCache
 from app.dependency_proxy.errors import InvalidReference
-from app.dependency_proxy.references import Kind, Reference, parse_path
+from app.dependency_proxy.references import Kind, Reference, parse_mirror_path, parse_path
 from app.dependency_proxy.services.authorize_pull import PullContext, authorize_pull
 from app.dependency_proxy.services.get_blob import get_blob, head_blob
 from app.dependency_proxy.services.get_manifest import get_manifest
+from app.dependency_proxy.services.get_referrers import get_referrers
+from app.dependency_proxy.services.list_tags import list_tags, page_request
 from app.errors import DockyardError
 from app.identity import principal_of
 from registry.auth import challenge, principal_gone, registry_claims
-from registry.blob_responses import blob_headers, blob_response
+from registry.blob_responses import blob_head_response, blob_response
 from registry.errors import API_VERSION_HEADER, error_response, oci_error
 from registry.token import token_endpoint
 
@@ -54,19 +60,30 @@ def _not_a_route(path: str) -> Response:
     return oci_error(404, "UNSUPPORTED", "the Dependency Proxy serves only manifests and blobs")
 
 
+def _parse(path: str, settings: Settings) -> Reference:
+    """A Dependency Proxy path; in registry-mirror mode also a plain Docker Hub one
+    (`library/alpine/manifests/3.19`), answered from the mirror group's cache."""
+    try:
+        return parse_path(path)
+    except InvalidReference as error:
+        if error.part != "path" or not settings.mirror_group:
+            raise
+    return parse_mirror_path(path, settings.mirror_group)
+
+
 async def v2_dispatch(request: Request) -> Response:
     path: str = request.path_params["path"]
     if request.method not in READ_METHODS:
         return oci_error(
             405, "UNSUPPORTED", "the Dependency Proxy is read-only: pushes are not supported"
         )
+    settings: Settings = request.app.state.settings
     try:
-        reference = parse_path(path)
+        reference = _parse(path, settings)
     except InvalidReference as error:
         if error.part == "path":
             return _not_a_route(path)
         return error_response(error, "manifests")
-    settings: Settings = request.app.state.settings
     scope = f"repository:{reference.repository}:pull"
     claims = registry_claims(request)
     principal = principal_of(request)
@@ -97,7 +114,11 @@ async def v2_dispatch(request: Request) -> Response:
             )
         if reference.kind is Kind.MANIFEST:
             return await _manifest(request, cache, pull, reference)
-        return await _blob(request, cache, pull, reference)
+        if reference.kind is Kind.BLOB:
+            return await _blob(request, cache, pull, reference)
+        if reference.kind is Kind.TAGS:
+            return await _tags(request, cache, pull, reference)
+        return await _referrers(request, cache, pull, reference)
     except DockyardError as error:
         return error_response(error, reference.kind.value)
 
@@ -125,13 +146,51 @@ async def _blob(
 ) -> Response:
     if request.method == "HEAD":
         info = await head_blob(cache, pull, reference.image, reference.reference)
-        return Response(
-            b"",
-            headers=blob_headers(info.digest, info.size, "HIT"),
-            media_type="application/octet-stream",
-        )
+        return blob_head_response(request, info)
     body = await get_blob(cache, pull, reference.image, reference.reference)
     return blob_response(request, body)
+
+
+async def _tags(
+    request: Request, cache: PullThroughCache, pull: PullContext, reference: Reference
+) -> Response:
+    query = request.query_params
+    n, last = page_request(query.get("n"), query.get("last"))
+    result = await list_tags(cache, pull, reference.image, n=n, last=last)
+    body = json.dumps({"name": reference.repository, "tags": list(result.tags)}).encode()
+    headers = {
+        **API_VERSION_HEADER,
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+        "X-Cache": result.cache,
+    }
+    if result.next_last is not None:
+        # The next page, on our own path (the upstream's Link names its own).
+        following = {"n": str(result.next_n)} if result.next_n is not None else {}
+        following["last"] = result.next_last
+        headers["Link"] = (
+            f'</v2/{reference.repository}/tags/list?{urlencode(following)}>; rel="next"'
+        )
+    return Response(body if request.method == "GET" else b"", headers=headers, media_type=None)
+
+
+async def _referrers(
+    request: Request, cache: PullThroughCache, pull: PullContext, reference: Reference
+) -> Response:
+    artifact_type = request.query_params.get("artifactType") or None
+    result = await get_referrers(
+        cache, pull, reference.image, reference.reference, artifact_type=artifact_type
+    )
+    headers = {
+        **API_VERSION_HEADER,
+        "Content-Type": result.media_type,
+        "Content-Length": str(len(result.content)),
+        "X-Cache": result.cache,
+    }
+    if result.filters_applied:
+        headers["OCI-Filters-Applied"] = result.filters_applied
+    body = result.content if request.method == "GET" else b""
+    return Response(body, headers=headers, media_type=None)
 
 
 routes: list[BaseRoute] = [

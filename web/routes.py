@@ -7,7 +7,16 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from web import active_sessions, admin, auth, graphql_explorer, groups, passwords, tokens
+from web import (
+    active_sessions,
+    admin,
+    admin_docker_hub,
+    auth,
+    graphql_explorer,
+    groups,
+    passwords,
+    tokens,
+)
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 STATIC_PREFIX = "/-/static"
@@ -19,6 +28,7 @@ routes: list[BaseRoute] = [
     *passwords.routes,
     *active_sessions.routes,
     *admin.routes,
+    *admin_docker_hub.routes,
     *graphql_explorer.routes,
     *groups.routes,
 ]

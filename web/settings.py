@@ -1,8 +1,9 @@
 """A group's Dependency Proxy settings (`/groups/<path>/-/settings/packages_and_registries`).
 
-Three small forms, each saved on its own: the proxy (enabled, revalidation
-interval), automatic cleanup (TTL policy) and Docker Hub credentials. The
-secret is never rendered: the page only says whether one is set.
+Small forms, each saved on its own: the proxy (enabled, revalidation
+interval), automatic cleanup (TTL policy), Docker Hub credentials, and the
+upstream registries (`upstreams.py`). Secrets are never rendered: the page
+only says whether one is set.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from starlette.responses import Response
 
 from app.accounts.principal import Principal
 from app.dependency_proxy.services.group_cache import CacheSummary, get_owner_cache_summary
+from app.dependency_proxy.services.list_upstreams import list_upstreams
 from app.dependency_proxy.services.update_settings import (
     REVALIDATION_INTERVAL_MAX,
     update_dependency_proxy_settings,
@@ -35,7 +37,7 @@ async def _summary(request: Request, principal: Principal, group: Group) -> Cach
     return await get_owner_cache_summary(principal, group, None, request.app.state.settings)
 
 
-async def _page(
+async def page(
     request: Request,
     principal: Principal,
     group: Group,
@@ -44,9 +46,13 @@ async def _page(
     **extra: Any,
 ) -> Response:
     summary = await _summary(request, principal, group)
+    settings = request.app.state.settings
     context: dict[str, Any] = {
         "group": group,
         "summary": summary,
+        "upstreams": await list_upstreams(principal, group, settings),
+        "upstream_form": {},
+        "upstream_error": None,
         "proxy_form": {
             "enabled": summary.enabled,
             "revalidation_interval": str(summary.revalidation_interval),
@@ -66,12 +72,12 @@ async def _page(
     return render(request, "settings.html", context, status_code=status_code, principal=principal)
 
 
-def _back(group: Group) -> Response:
+def back(group: Group) -> Response:
     return redirect(f"/groups/{group.full_path}/-/{PAGE}")
 
 
 async def show(request: Request, principal: Principal, group: Group) -> Response:
-    return await _page(request, principal, group)
+    return await page(request, principal, group)
 
 
 async def save_proxy(request: Request, principal: Principal, group: Group) -> Response:
@@ -95,7 +101,7 @@ async def save_proxy(request: Request, principal: Principal, group: Group) -> Re
             revalidation_interval=interval,
         )
     except InvalidInput as error:
-        return await _page(
+        return await page(
             request,
             principal,
             group,
@@ -104,7 +110,7 @@ async def save_proxy(request: Request, principal: Principal, group: Group) -> Re
             proxy_error=sentence(error.message),
         )
     flash(request, SAVED)
-    return _back(group)
+    return back(group)
 
 
 async def save_ttl(request: Request, principal: Principal, group: Group) -> Response:
@@ -114,7 +120,7 @@ async def save_ttl(request: Request, principal: Principal, group: Group) -> Resp
         ttl = parse_int_field(str(values["ttl"]), "Days", minimum=1, maximum=TTL_MAX_DAYS)
         await update_image_ttl_policy(principal, group, enabled=bool(values["enabled"]), ttl=ttl)
     except InvalidInput as error:
-        return await _page(
+        return await page(
             request,
             principal,
             group,
@@ -123,7 +129,7 @@ async def save_ttl(request: Request, principal: Principal, group: Group) -> Resp
             ttl_error=sentence(error.message),
         )
     flash(request, SAVED)
-    return _back(group)
+    return back(group)
 
 
 async def save_credentials(request: Request, principal: Principal, group: Group) -> Response:
@@ -138,12 +144,12 @@ async def save_credentials(request: Request, principal: Principal, group: Group)
                 principal, group, request.app.state.settings, clear_credentials=True
             )
             flash(request, "Docker Hub credentials removed: pulls are anonymous again.")
-            return _back(group)
+            return back(group)
         if not secret and identity and identity == (summary.identity or ""):
             flash(
                 request, "Nothing changed: enter a new secret to replace the saved one.", "notice"
             )
-            return _back(group)
+            return back(group)
         if identity and not secret:
             raise InvalidInput("enter the secret (a Docker Hub access token) for this identity")
         await update_dependency_proxy_settings(
@@ -151,7 +157,7 @@ async def save_credentials(request: Request, principal: Principal, group: Group)
         )
     except InvalidInput as error:
         # The identity is kept for the next try; the secret never goes back to the browser.
-        return await _page(
+        return await page(
             request,
             principal,
             group,
@@ -160,7 +166,7 @@ async def save_credentials(request: Request, principal: Principal, group: Group)
             credentials_error=sentence(error.message),
         )
     flash(request, SAVED)
-    return _back(group)
+    return back(group)
 
 
 pages = {

@@ -13,6 +13,7 @@ from app.cli import (  # noqa: F401  (register the commands)
     server,
     storage,
     tokens,
+    upstreams,
     users,
 )
 from app.cli.common import main

@@ -39,10 +39,17 @@ def record_served(statistics: CacheStatistics, group_id: int, source: Source, si
 
 @dataclass(frozen=True)
 class BlobInfo:
-    """For HEAD on a blob the group may read, without downloading it."""
+    """For HEAD on a blob the group may read, without downloading it.
+
+    `cache` is HIT when the group holds the blob (then `path` is its file on
+    this machine, if the store keeps one, so a HEAD can answer exactly what the
+    GET would), MISS when only the upstream confirmed it.
+    """
 
     digest: str
     size: int
+    cache: str = "HIT"
+    path: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from app.dependency_proxy.downloads import BlobDownloads
 from app.dependency_proxy.downloads.cluster import ClusterDownloads
 from app.dependency_proxy.downloads.leases import PostgresLeases
 from app.dependency_proxy.grants import BlobGrants
+from app.dependency_proxy.listings import FetchedReferrers, TagPage
+from app.dependency_proxy.short_cache import ShortCache
 from app.dependency_proxy.statistics import CacheStatistics
 from app.dependency_proxy.storage import BlobStore, open_store
 from app.dependency_proxy.upstream import UpstreamClient
@@ -50,6 +52,17 @@ class PullThroughCache:
     manifest_flights: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
     # With several instances (PostgreSQL + S3): the download leases.
     cluster: ClusterDownloads | None = None
+    # Clients of the groups' other upstreams, one per (URL, Docker Hub rule):
+    # each keeps its own connection pool and token store.
+    clients: dict[tuple[str, bool], UpstreamClient] = field(default_factory=dict)
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    # Tag list pages, tags the upstreams said they do not have, and referrers, per
+    # group and upstreams asked with their credentials (`short_cache.py`; services/list_tags.py,
+    # get_manifest.py, get_referrers.py).
+    tag_lists: ShortCache[TagPage] = field(default_factory=lambda: ShortCache(60))
+    missing_tags: ShortCache[bool] = field(default_factory=lambda: ShortCache(60))
+    referrer_lists: ShortCache[FetchedReferrers] = field(default_factory=lambda: ShortCache(60))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PullThroughCache:
@@ -75,7 +88,28 @@ class PullThroughCache:
             downloads=BlobDownloads(store, max_size=settings.blob_max_bytes, cluster=cluster),
             manifest_max_bytes=settings.manifest_max_bytes,
             cluster=cluster,
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout,
+            tag_lists=ShortCache(settings.tags_list_cache_seconds),
+            missing_tags=ShortCache(settings.negative_cache_seconds),
+            referrer_lists=ShortCache(settings.tags_list_cache_seconds),
         )
+
+    def client_for(self, url: str, docker_hub: bool) -> UpstreamClient:
+        """The HTTP client of an upstream registry (the instance's default one, or another)."""
+        url = url.rstrip("/")
+        if url == self.upstream.base_url and docker_hub == self.upstream.docker_hub:
+            return self.upstream
+        client = self.clients.get((url, docker_hub))
+        if client is None:
+            client = UpstreamClient(
+                url,
+                connect_timeout=self.connect_timeout,
+                read_timeout=self.read_timeout,
+                docker_hub=docker_hub,
+            )
+            self.clients[(url, docker_hub)] = client
+        return client
 
     async def start(self) -> None:
         """Connect the store; remove what a crashed process left behind."""
@@ -99,14 +133,16 @@ class PullThroughCache:
     async def aclose(self) -> None:
         await self.downloads.aclose()
         await self.upstream.aclose()
+        for client in self.clients.values():
+            await client.aclose()
         await self.store.aclose()
 
     def upstream_head(
-        self, image: str, digest: str, credentials: Any
+        self, client: UpstreamClient, image: str, digest: str, credentials: Any
     ) -> Callable[[], Awaitable[int]]:
         """An upstream HEAD of the blob with these credentials, to run later (a grant check)."""
 
         async def head() -> int:
-            return await self.upstream.head_blob(image, digest, credentials)
+            return await client.head_blob(image, digest, credentials)
 
         return head

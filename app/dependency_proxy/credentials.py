@@ -40,11 +40,13 @@ def _fingerprint_key(secret_key: str) -> bytes:
     return hmac.new(secret_key.encode(), _FINGERPRINT_CONTEXT, hashlib.sha256).digest()
 
 
-def fingerprint(secret_key: str, identity: str, secret: str) -> str:
-    """A keyed hash of identity and secret: equal only for equal credentials, and
-    useless to anyone without the instance secret. Upstream tokens and blob
-    grants are keyed by it, never by the identity alone or by the raw secret."""
-    name = identity.encode()
+def fingerprint(secret_key: str, identity: str, secret: str, url: str) -> str:
+    """A keyed hash of the upstream URL, identity and secret: equal only for equal
+    credentials on the same upstream, and useless to anyone without the instance
+    secret. Upstream tokens and blob grants are keyed by it, never by the identity
+    alone or by the raw secret; the URL keeps one account's answers on one registry
+    from standing for another registry's."""
+    parts = [url.rstrip("/").encode(), identity.encode()]
     # Length-prefixed, so ("ab", "c") and ("a", "bc") never meet.
-    message = len(name).to_bytes(4, "big") + name + secret.encode()
+    message = b"".join(len(part).to_bytes(4, "big") + part for part in parts) + secret.encode()
     return hmac.digest(_fingerprint_key(secret_key), message, "sha256").hex()

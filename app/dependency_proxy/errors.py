@@ -6,7 +6,7 @@ Services raise these; each surface translates them into its own protocol
 
 from __future__ import annotations
 
-from app.errors import DockyardError
+from app.errors import DockyardError, NotFound
 
 
 class DependencyProxyError(DockyardError):
@@ -16,8 +16,9 @@ class DependencyProxyError(DockyardError):
 class InvalidReference(DependencyProxyError):
     """An image name, tag or digest that breaks the OCI grammar.
 
-    `part` says which: "name", "tag", "digest", or "path" for a request path
-    that is no Dependency Proxy route at all.
+    `part` says which: "name", "tag", "digest", "reference" for a manifest
+    reference that is neither a tag nor a digest (so no manifest can have it),
+    or "path" for a request path that is no Dependency Proxy route at all.
     """
 
     def __init__(self, message: str, part: str = "name") -> None:
@@ -67,3 +68,8 @@ class UpstreamDenied(UpstreamError):
 
 class DownloadFailed(DependencyProxyError):
     """A blob download broke off (stream cut, mismatch, size cap); nothing was cached."""
+
+
+class NoUpstreamForHost(NotFound):
+    """A host-qualified image (`ghcr.io/owner/tool`) whose host is none of the
+    group's upstreams: 404 NAME_UNKNOWN, the message naming the host."""

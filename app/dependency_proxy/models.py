@@ -28,10 +28,7 @@ class GroupSetting(Model):
         "models.Group", related_name="dependency_proxy_setting", on_delete=fields.CASCADE
     )
     enabled = fields.BooleanField(default=True)
-    # Docker Hub credentials, AES-GCM encrypted with a key derived from the
-    # instance secret; both or neither.
-    identity_encrypted = fields.TextField(null=True)
-    secret_encrypted = fields.TextField(null=True)
+    # The group's Docker Hub credentials live on its upstream list (`Upstream`).
     # Seconds during which a cached tag is served without a revalidating HEAD.
     revalidation_interval = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -225,3 +222,56 @@ class DownloadLease(Model):
     class Meta:
         table = "dependency_proxy_download_leases"
         indexes = (("holder",),)  # the heartbeat renews one holder's rows
+
+
+class Upstream(Model):
+    """One registry of a group's ordered upstream list (`upstreams.py` resolves on it).
+
+    A group without rows inherits its nearest ancestor's list, and a top-level
+    group without rows has the implicit default: Docker Hub only. `url` None is
+    that instance-wide Docker Hub upstream (`DOCKYARD_UPSTREAM_URL`), so a
+    group's Docker Hub entry follows the setting instead of freezing today's value.
+    """
+
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Group", related_name="dependency_proxy_upstreams", on_delete=fields.CASCADE
+    )
+    position = fields.IntField()
+    name = fields.CharField(max_length=64)
+    url = fields.CharField(max_length=255, null=True)
+    # AES-GCM with a key derived from the instance secret (`credentials.py`);
+    # both or neither.
+    identity_encrypted = fields.TextField(null=True)
+    secret_encrypted = fields.TextField(null=True)
+    # None: the group's revalidation interval decides; 0: a HEAD on every tag pull.
+    cache_validity_hours = fields.IntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "dependency_proxy_upstreams"
+        unique_together = (("group", "name"),)
+        indexes = (("group_id", "position"),)
+
+
+class ImageUpstream(Model):
+    """Which upstream served an image to a group first: asked first from then on.
+
+    One row per (pulling group, image). The upstream may belong to an ancestor
+    whose list the group inherits; deleting the upstream deletes the memory.
+    """
+
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Group", related_name="dependency_proxy_image_upstreams", on_delete=fields.CASCADE
+    )
+    image_name = fields.CharField(max_length=512)
+    upstream: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Upstream", related_name="images", on_delete=fields.CASCADE
+    )
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "dependency_proxy_image_upstreams"
+        unique_together = (("group", "image_name"),)

@@ -27,6 +27,8 @@ _ANY_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 class Kind(StrEnum):
     MANIFEST = "manifests"
     BLOB = "blobs"
+    TAGS = "tags"  # `<repository>/tags/list`: reference is "list"
+    REFERRERS = "referrers"  # OCI 1.1 `<repository>/referrers/<digest>`
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class Reference:
     image: str
     kind: Kind
     reference: str  # a tag or a digest for manifests, a digest for blobs
+    #: Registry-mirror mode: the plain name the client asked for (`library/alpine`).
+    mirror_name: str | None = None
 
     @property
     def is_digest(self) -> bool:
@@ -45,6 +49,8 @@ class Reference:
     @property
     def repository(self) -> str:
         """The repository name as clients send it in token scopes."""
+        if self.mirror_name is not None:
+            return self.mirror_name
         return f"{self.group_path}{PROXY_SEGMENT}{self.image}"
 
 
@@ -66,11 +72,21 @@ def validate_digest(digest: str) -> str:
     raise InvalidReference(f"invalid digest {digest!r}", part="digest")
 
 
+def validate_tag(tag: str) -> str:
+    if not TAG_RE.match(tag):
+        raise InvalidReference(f"invalid tag {tag!r}", part="tag")
+    return tag
+
+
 def validate_manifest_reference(reference: str) -> str:
+    """A tag or a digest. Anything else names no manifest: part "reference",
+    which the registry answers 404 MANIFEST_UNKNOWN, as the CNCF registry does."""
     if ":" in reference:
         return validate_digest(reference)
     if not TAG_RE.match(reference):
-        raise InvalidReference(f"invalid tag {reference!r}", part="tag")
+        raise InvalidReference(
+            f"{reference!r} is neither a tag nor a digest: no such manifest", part="reference"
+        )
     return reference
 
 
@@ -84,20 +100,64 @@ def parse_repository(repository: str) -> tuple[str, str]:
     return group_path, validate_image(image)
 
 
-def parse_path(path: str) -> Reference:
-    """Parse what follows `/v2/`: `<repository>/(manifests|blobs)/<reference>`."""
-    for kind in Kind:
+def _split(path: str) -> tuple[str, Kind, str]:
+    """`<repository>/<kind>/<reference>`, split at the last kind segment: an image
+    may itself be called `blobs` or `manifests` (`.../containers/blobs/manifests/1`)."""
+    if path.endswith("/tags/list"):
+        return path.removesuffix("/tags/list"), Kind.TAGS, "list"
+    best: tuple[str, Kind, str] | None = None
+    for kind in (Kind.MANIFEST, Kind.BLOB, Kind.REFERRERS):
         repository, separator, reference = path.rpartition(f"/{kind.value}/")
-        if separator:
-            break
-    else:
-        raise InvalidReference("not a manifest or blob path", part="path")
-    group_path, image = parse_repository(repository)
+        if separator and (best is None or len(repository) > len(best[0])):
+            best = (repository, kind, reference)
+    if best is None:
+        raise InvalidReference("not a manifest, blob, tags or referrers path", part="path")
+    return best
+
+
+def _checked(kind: Kind, reference: str) -> str:
+    """The reference checked for its kind (after the repository: a wrong path says so first)."""
     if kind is Kind.MANIFEST:
-        reference = validate_manifest_reference(reference)
-    else:
-        reference = validate_digest(reference)
+        return validate_manifest_reference(reference)
+    if kind is Kind.TAGS:
+        return reference
+    return validate_digest(reference)
+
+
+def parse_path(path: str) -> Reference:
+    """Parse what follows `/v2/`: `<repository>/(manifests|blobs|referrers)/<reference>`
+    or `<repository>/tags/list`."""
+    repository, kind, reference = _split(path)
+    group_path, image = parse_repository(repository)
+    reference = _checked(kind, reference)
     return Reference(group_path=group_path, image=image, kind=kind, reference=reference)
+
+
+def mirror_image(name: str) -> str:
+    """The image a plain Docker Hub name means in the mirror group's cache:
+    `library/alpine` is the `alpine` a proxy pull caches, so both share rows."""
+    name = validate_image(name)
+    namespace, _, rest = name.partition("/")
+    return rest if namespace == "library" and rest and "/" not in rest else name
+
+
+def parse_mirror_repository(name: str, mirror_group: str) -> tuple[str, str]:
+    """A plain Docker Hub repository (`library/alpine`, `bitnami/redis`) in mirror
+    mode → (the mirror group's path, the image there)."""
+    if PROXY_SEGMENT in f"/{name}/":
+        raise InvalidReference(f"{name!r} is not a plain repository name", part="path")
+    return mirror_group, mirror_image(name)
+
+
+def parse_mirror_path(path: str, mirror_group: str) -> Reference:
+    """A registry-mirror request (`library/alpine/manifests/3.19`): the mirror group's
+    image, scoped for tokens by the plain name the client asked for."""
+    repository, kind, reference = _split(path)
+    group_path, image = parse_mirror_repository(repository, mirror_group)
+    reference = _checked(kind, reference)
+    return Reference(
+        group_path=group_path, image=image, kind=kind, reference=reference, mirror_name=repository
+    )
 
 
 def manifest_file_name(image: str, reference: str) -> str:

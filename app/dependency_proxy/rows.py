@@ -48,13 +48,14 @@ class ManifestValues:
 
 
 async def store_manifest(group_id: int, values: ManifestValues) -> Manifest:
-    """Insert the group's live row for `values.file_name`, or overwrite the live one."""
+    """Insert the group's live row for `values.file_name`, or overwrite the live one
+    (a pinned tag stays pinned when it is fetched again)."""
     now = clock.now()
     rows = await sql.fetch(
         "INSERT INTO dependency_proxy_manifests"
         " (group_id, file_name, image_name, reference, digest, content_type, size,"
-        "  image_size, content, status, read_at, checked_at, created_at, updated_at)"
-        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {LIVE}, $10, $10, $10, $10)"
+        "  image_size, content, status, pinned, read_at, checked_at, created_at, updated_at)"
+        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {LIVE}, FALSE, $10, $10, $10, $10)"
         f" ON CONFLICT (group_id, file_name) WHERE status = {LIVE} DO UPDATE SET"
         " digest = excluded.digest, content_type = excluded.content_type,"
         " size = excluded.size, image_size = excluded.image_size,"

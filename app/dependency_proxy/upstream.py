@@ -30,6 +30,15 @@ from app.dependency_proxy.errors import (
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
+from app.dependency_proxy.listings import (
+    OCI_INDEX,
+    TAG_LIST_MAX_BYTES,
+    FetchedReferrers,
+    TagPage,
+    is_index,
+    next_page,
+    parse_tags,
+)
 from app.dependency_proxy.upstream_auth import (
     RegistryAuth,
     TokenStore,
@@ -118,8 +127,11 @@ class UpstreamClient:
         read_timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 100,
+        docker_hub: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: Docker Hub's implicit `library/` namespace applies (to Docker Hub only).
+        self.docker_hub = docker_hub
         self._host = httpx.URL(self.base_url).netloc.decode("ascii")  # host[:port], for messages
         #: Upstream responses by status code ("200", "404", ...) and failures
         #: ("timeout", "connection_error", "protocol_error"), for metrics.
@@ -147,10 +159,9 @@ class UpstreamClient:
             self._http, self.request_counts, secure=self.base_url.startswith("https:")
         )
 
-    @staticmethod
-    def upstream_name(image: str) -> str:
-        """Docker Hub's implicit namespace: ``alpine`` is ``library/alpine``."""
-        return image if "/" in image else f"library/{image}"
+    def upstream_name(self, image: str) -> str:
+        """Docker Hub's implicit namespace: ``alpine`` is ``library/alpine`` there only."""
+        return image if "/" in image or not self.docker_hub else f"library/{image}"
 
     def repository(self, image: str) -> str:
         """The upstream repository of `image`, named with the registry it lives on."""
@@ -253,17 +264,85 @@ class UpstreamClient:
             raise UpstreamUnavailable(f"upstream did not give the size of {image}@{digest}")
         return int(length)
 
+    async def list_tags(
+        self,
+        image: str,
+        credentials: UpstreamCredentials | None,
+        *,
+        n: int | None = None,
+        last: str | None = None,
+    ) -> TagPage:
+        """One page of the repository's tags (`n`, `last` as the OCI spec pages them)."""
+        params = {"n": str(n)} if n is not None else {}
+        params |= {"last": last} if last else {}
+        path = f"/v2/{self._checked_name(image)}/tags/list"
+        answer = await self._get_listing(path, image, credentials, params, f"tag list of {image}")
+        if answer is None:
+            raise ManifestUnknown(f"repository unknown: {image}")
+        headers, content = answer
+        return TagPage(parse_tags(content, image), *next_page(headers.get("link", "")))
+
+    async def get_referrers(
+        self,
+        image: str,
+        digest: str,
+        credentials: UpstreamCredentials | None,
+        *,
+        artifact_type: str | None = None,
+    ) -> FetchedReferrers | None:
+        """The OCI 1.1 referrers of `digest`; None when the upstream has no
+        referrers API (it answered 404), so the caller falls back to the tag schema."""
+        if not _DIGEST.match(digest):
+            raise InvalidReference(f"invalid digest: {digest!r}", part="digest")
+        path = f"/v2/{self._checked_name(image)}/referrers/{digest}"
+        params = {"artifactType": artifact_type} if artifact_type else {}
+        what = f"referrers of {image}@{digest}"
+        answer = await self._get_listing(path, image, credentials, params, what)
+        if answer is None:
+            return None
+        headers, content = answer
+        if not is_index(content):
+            raise UpstreamUnavailable(f"upstream sent {what} that are no image index")
+        media_type = _media_type(headers.get("content-type")) or OCI_INDEX
+        return FetchedReferrers(content, media_type, headers.get("oci-filters-applied", "").strip())
+
+    async def _get_listing(
+        self,
+        path: str,
+        image: str,
+        credentials: UpstreamCredentials | None,
+        params: dict[str, str],
+        what: str,
+    ) -> tuple[httpx.Headers, bytes] | None:
+        """A GET of a tag list or referrers document (capped); None for a 404."""
+        async with self._guard():
+            response = await self._send("GET", path, image, credentials, params=params)
+            try:
+                if response.status_code == 404:
+                    return None
+                self._raise_for_status(response, image, credentials, ManifestUnknown(what))
+                return response.headers, await _read_capped(response, TAG_LIST_MAX_BYTES, what)
+            finally:
+                await response.aclose()
+
     # -- plumbing ------------------------------------------------------------
+
+    def _checked_name(self, image: str) -> str:
+        # Defence in depth: callers validate too, but nothing odd may reach a URL path.
+        name = self.upstream_name(image)
+        if len(name) > 255 or not _NAME.match(name):
+            raise InvalidReference(f"invalid image name: {image!r}")
+        return name
 
     def _manifest_path(self, image: str, reference: str) -> str:
         if not (_TAG.match(reference) or _DIGEST.match(reference)):
-            raise InvalidReference(f"invalid tag or digest: {reference!r}", part="tag")
-        return f"/v2/{_checked_name(image)}/manifests/{reference}"
+            raise InvalidReference(f"invalid tag or digest: {reference!r}", part="reference")
+        return f"/v2/{self._checked_name(image)}/manifests/{reference}"
 
     def _blob_path(self, image: str, digest: str) -> str:
         if not _DIGEST.match(digest):
             raise InvalidReference(f"invalid digest: {digest!r}", part="digest")
-        return f"/v2/{_checked_name(image)}/blobs/{digest}"
+        return f"/v2/{self._checked_name(image)}/blobs/{digest}"
 
     async def _send(
         self,
@@ -272,9 +351,10 @@ class UpstreamClient:
         image: str,
         credentials: UpstreamCredentials | None,
         accept: str | None = None,
+        params: dict[str, str] | None = None,
     ) -> httpx.Response:
         headers = {"Accept": accept} if accept else {}
-        request = self._http.build_request(method, path, headers=headers)
+        request = self._http.build_request(method, path, headers=headers, params=params)
         scope = f"repository:{self.upstream_name(image)}:pull"
         auth = RegistryAuth(self._tokens, credentials, scope)
         return await self._http.send(request, auth=auth, stream=True)
@@ -341,14 +421,6 @@ async def _carry_request_id(request: httpx.Request) -> None:
 
 
 _MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
-
-
-def _checked_name(image: str) -> str:
-    # Defence in depth: callers validate too, but nothing odd may reach a URL path.
-    name = UpstreamClient.upstream_name(image)
-    if len(name) > 255 or not _NAME.match(name):
-        raise InvalidReference(f"invalid image name: {image!r}")
-    return name
 
 
 def _media_type(content_type: str | None) -> str:

@@ -9,6 +9,12 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.gql.mutations.clear_dependency_proxy_cache import clear_dependency_proxy_cache_mutation
+from app.gql.mutations.dependency_proxy_upstream_create import (
+    dependency_proxy_upstream_create_mutation,
+)
+from app.gql.mutations.dependency_proxy_upstream_delete import (
+    dependency_proxy_upstream_delete_mutation,
+)
 from app.gql.mutations.destroy_dependency_proxy_manifest import (
     destroy_dependency_proxy_manifest_mutation,
 )
@@ -66,6 +72,14 @@ class Mutation:
     update_dependency_proxy_manifest = _mutation(
         update_dependency_proxy_manifest_mutation,
         "Dockyard: pin or unpin a cached image; pinned images never expire (Owner).",
+    )
+    dependency_proxy_upstream_create = _mutation(
+        dependency_proxy_upstream_create_mutation,
+        "Dockyard: add an upstream registry to a group's list (Owner).",
+    )
+    dependency_proxy_upstream_delete = _mutation(
+        dependency_proxy_upstream_delete_mutation,
+        "Dockyard: remove an upstream registry from a group's own list (Owner).",
     )
     group_create = _mutation(group_create_mutation, "Dockyard: create a group or subgroup.")
     group_member_add = _mutation(group_member_add_mutation, "Dockyard: add a member (Owner).")

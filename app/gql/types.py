@@ -22,6 +22,7 @@ from app.gql.cache_clear import DependencyProxyCacheClear
 from app.gql.connections import Connection, connection
 from app.gql.context import Info
 from app.gql.scalars import BigInt, DependencyProxyManifestID, Time, global_id, human_size
+from app.gql.upstreams import DependencyProxyUpstream, upstreams_of
 from app.gql.users import AccessLevelType, GroupAccessToken, UserCore
 from app.groups import access_tokens
 from app.groups import services as groups
@@ -234,6 +235,13 @@ class Group:
         if not summary.can_administer:  # GitLab: authorize :admin_dependency_proxy
             return None
         return DependencyProxySetting.of(summary)
+
+    @strawberry.field(
+        description="Dockyard: the upstream registries the group's pulls use, in order "
+        "(its own, inherited, or the default); null unless you are an Owner."
+    )
+    async def dependency_proxy_upstreams(self, info: Info) -> list[DependencyProxyUpstream] | None:
+        return await upstreams_of(info, self.model)
 
     @strawberry.field
     async def dependency_proxy_image_ttl_policy(

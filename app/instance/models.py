@@ -14,6 +14,11 @@ class InstanceSetting(Model):
     # When the first start was settled (root created, or an admin already
     # existed): later starts never create root again, whatever users exist.
     initialized_at = fields.DatetimeField(null=True)
+    # Docker Hub credentials for every group that sets none on a Docker Hub
+    # upstream (to escape anonymous rate limits); AES-GCM encrypted by
+    # `app/dependency_proxy/credentials.py`, both or neither, never shown back.
+    docker_hub_identity_encrypted = fields.TextField(null=True)
+    docker_hub_secret_encrypted = fields.TextField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

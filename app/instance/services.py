@@ -23,6 +23,9 @@ INITIAL_ROOT_PASSWORD_FILE = "initial_root_password"
 class InstanceSettings:
     dependency_proxy_enabled: bool
     registry_token_expire_minutes: int
+    # Encrypted: only the Dependency Proxy's credentials module reads them.
+    docker_hub_identity_encrypted: str | None = None
+    docker_hub_secret_encrypted: str | None = None
 
 
 async def _row() -> InstanceSetting:
@@ -38,6 +41,21 @@ async def get_instance_settings(settings: Settings) -> InstanceSettings:
         dependency_proxy_enabled=row.dependency_proxy_enabled,
         registry_token_expire_minutes=row.registry_token_expire_minutes
         or settings.registry_token_expire_minutes,
+        docker_hub_identity_encrypted=row.docker_hub_identity_encrypted,
+        docker_hub_secret_encrypted=row.docker_hub_secret_encrypted,
+    )
+
+
+async def store_docker_hub_credentials(
+    principal: Principal, identity_encrypted: str | None, secret_encrypted: str | None
+) -> None:
+    """Keep the instance's default Docker Hub credentials (already encrypted; None clears)."""
+    require_admin(principal, "change instance settings")
+    row = await _row()
+    row.docker_hub_identity_encrypted = identity_encrypted  # type: ignore[assignment]
+    row.docker_hub_secret_encrypted = secret_encrypted  # type: ignore[assignment]
+    await row.save(
+        update_fields=["docker_hub_identity_encrypted", "docker_hub_secret_encrypted", "updated_at"]
     )
 
 

@@ -140,6 +140,37 @@ def test_a_cached_blob_answers_range_requests_from_the_bucket(
     assert beyond.headers["Content-Range"] == f"bytes */{len(content)}"
 
 
+def test_head_of_a_blob_in_the_bucket_agrees_with_get_and_redirect_mode_heads_200(
+    s3_dockyard: DockyardServer,
+    alice: Account,
+    redirect_dockyard: DockyardServer,
+    bob: Account,
+    seeded_images: SeededImages,
+) -> None:
+    layer = seeded_images.alpine.layers[0]
+    for server, account in ((s3_dockyard, alice), (redirect_dockyard, bob)):
+        token = server.registry_token(account, "alpine")
+        url = (
+            f"{server.url}/v2/{account.group}/dependency_proxy/containers/alpine"
+            f"/blobs/{layer.digest}"
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        httpx.get(url, headers=headers, timeout=30, follow_redirects=True)  # cached now
+        head = httpx.head(url, headers=headers, timeout=30)
+        get = httpx.get(url, headers=headers, timeout=30)
+        assert head.status_code == 200 and head.headers["X-Cache"] == "HIT"
+        assert head.headers["Content-Length"] == str(layer.size)
+        assert head.headers["Docker-Content-Digest"] == get.headers["Docker-Content-Digest"]
+        if server is s3_dockyard:
+            volatile = {"date"}
+            assert {k: v for k, v in head.headers.items() if k not in volatile} == {
+                k: v for k, v in get.headers.items() if k not in volatile
+            }
+        else:
+            # A pre-signed URL is signed for GET only: HEAD answers here, GET redirects.
+            assert get.status_code == 307
+
+
 def test_redirect_mode_sends_cached_blobs_to_a_presigned_url_that_skopeo_follows(
     redirect_dockyard: DockyardServer,
     bob: Account,

@@ -29,6 +29,7 @@ from app import db
 from app.accounts import records as accounts
 from app.accounts import user_sessions
 from app.config import Settings, load_settings
+from app.dependency_proxy.models import Upstream
 from app.gql.schema import schema
 from app.groups import access_tokens, deploy_tokens
 from app.groups import records as groups
@@ -62,6 +63,11 @@ FORM_CHANGES: dict[str, tuple[str | None, dict[str, str | list[str]]]] = {
         "ada",
         {"identity": "someone", "secret": "a-docker-hub-token"},
     ),
+    "/groups/acme/-/settings/packages_and_registries/upstreams": (
+        "ada",
+        {"url": "https://ghcr.io", "username": "octo", "password": "ghp_token"},
+    ),
+    "/groups/acme/-/settings/packages_and_registries/upstreams/remove": ("ada", {"name": "quay"}),
     "/groups/acme/-/group_members": ("ada", {"username": "vic", "role": "developer"}),
     "/groups/acme/-/group_members/role": ("ada", {"username": "gus", "role": "reporter"}),
     "/groups/acme/-/group_members/remove": ("ada", {"username": "gus"}),
@@ -82,6 +88,7 @@ FORM_CHANGES: dict[str, tuple[str | None, dict[str, str | list[str]]]] = {
     ),
     "/groups/acme/-/settings/access_tokens/revoke": ("ada", {"name": "old-bot"}),
     "/admin/settings": ("ada", {"registry_token_expire_minutes": "30"}),
+    "/admin/dependency_proxy/credentials": ("ada", {"identity": "hub", "secret": "hub-token"}),
     "/admin/users": (
         "ada",
         {"username": "newbie", "email": "newbie@example.com", "password": "long-password-1"},
@@ -170,6 +177,8 @@ async def _build_world() -> None:
     acme = await groups.create_group("acme", owner=ada)
     await groups.add_member(acme, gus, AccessLevel.GUEST)
     await add_manifest(acme, "alpine", "3.19")
+    await Upstream.create(group_id=acme.id, position=1, name="docker-hub", url=None)
+    await Upstream.create(group_id=acme.id, position=2, name="quay", url="https://quay.io")
     await accounts.create_personal_access_token(ada, "old", "api")
     await deploy_tokens.create_deploy_token(OPERATOR, acme, "old-ci", ",".join(BOTH))
     await access_tokens.create_group_access_token(OPERATOR, acme, "old-bot", "guest", "read_api")
@@ -280,6 +289,10 @@ MUTATIONS: dict[str, str] = {
     "accessLevel: REPORTER}) { errors }",
     "groupMemberRemove": 'groupMemberRemove(input: {groupPath: "acme", username: "gus"}) '
     "{ errors }",
+    "dependencyProxyUpstreamCreate": 'dependencyProxyUpstreamCreate(input: {groupPath: "acme", '
+    'url: "https://ghcr.io"}) { errors }',
+    "dependencyProxyUpstreamDelete": 'dependencyProxyUpstreamDelete(input: {groupPath: "acme", '
+    'name: "quay"}) { errors }',
     "personalAccessTokenRotate": "personalAccessTokenRotate(input: "
     '{id: "gid://dockyard/PersonalAccessToken/1"}) { errors }',
     "groupAccessTokenCreate": 'groupAccessTokenCreate(input: {groupPath: "acme", name: "bot", '

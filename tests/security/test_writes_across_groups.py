@@ -3,12 +3,13 @@ tried by every credential that may not administer the group, is refused and
 changes nothing.
 
 The attacks are the useful ones: make oneself Owner, demote or remove the
-real Owner, point the proxy at one's own Docker Hub credentials, switch it
-off, clear the cache, plant a subgroup, mint oneself a group access token or
-revoke the group's, rotate (and so take over) another person's token. Who may
-administer is the README's last column: Owner (a role counting in subgroups)
-through the session or a personal access token with `api`, a group access
-token with the Owner role and `api` in its own group, and instance admins. Mutations are found
+real Owner, point the proxy at one's own Docker Hub credentials or put one's
+own registry first in its upstream list, switch it off, clear the cache,
+plant a subgroup, mint oneself a group access token or revoke the group's,
+rotate (and so take over) another person's token. Who may administer is the
+README's last column: Owner (a role counting in subgroups) through the session
+or a personal access token with `api`, a group access token with the Owner
+role and `api` in its own group, and instance admins. Mutations are found
 in the schema and forms in the group pages, so a new one must be listed here.
 """
 
@@ -92,6 +93,11 @@ MUTATION_ATTACKS = {
     "input: {groupPath: $path, enabled: true, ttl: 1}) { errors }",
     "clearDependencyProxyCache": "clearDependencyProxyCache(input: {groupPath: $path}) { errors }",
     "groupCreate": "groupCreate(input: {path: $subgroup}) { errors }",
+    # Put one's own registry first: the group's pulls would come from it.
+    "dependencyProxyUpstreamCreate": "dependencyProxyUpstreamCreate(input: {groupPath: $path, "
+    'url: "https://attacker.example", position: 1}) { errors }',
+    "dependencyProxyUpstreamDelete": "dependencyProxyUpstreamDelete(input: {groupPath: $path, "
+    'name: "docker-hub"}) { errors }',
     "groupAccessTokenCreate": "groupAccessTokenCreate(input: {groupPath: $path, name: $me, "
     'accessLevel: OWNER, scopes: ["api"]}) { errors token }',
     "groupAccessTokenRevoke": "groupAccessTokenRevoke(input: {groupPath: $path, "
@@ -123,6 +129,11 @@ FORM_ATTACKS: dict[str, dict[str, str | list[str]]] = {
     "settings/packages_and_registries": {"revalidation_interval": "0"},
     "settings/packages_and_registries/ttl": {"enabled": "on", "ttl": "1"},
     "settings/packages_and_registries/credentials": {"identity": "attacker", "secret": "s3cret"},
+    "settings/packages_and_registries/upstreams": {
+        "url": "https://attacker.example",
+        "position": "1",
+    },
+    "settings/packages_and_registries/upstreams/remove": {"name": "docker-hub"},
     "settings/access_tokens": {"name": "mine", "role": "owner", "scopes": ["api"]},
     "settings/access_tokens/revoke": {"name": "{group_token}"},
 }

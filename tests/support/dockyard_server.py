@@ -103,7 +103,9 @@ class DockyardServer:
     def prefix(self, group: str) -> str:
         return f"{self.host}/{group}/dependency_proxy/containers"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
+        # Generous: a first start (migrations, the root password's argon2 hash) took
+        # 20 s alone on a loaded 2-core machine, and over 30 s beside other suites.
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -120,7 +122,10 @@ class DockyardServer:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError("dockyard did not become ready")
+        raise RuntimeError(
+            f"dockyard did not become ready in {timeout:.0f} s: "
+            f"{self.log_path.read_text(errors='replace')[-2000:]}"
+        )
 
     def stop(self) -> None:
         if self.process is None:

@@ -5,6 +5,7 @@ does the same over real sockets against a live server."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 from typing import Any
@@ -120,6 +121,17 @@ async def test_a_long_url_counts_towards_the_limit() -> None:
     await settle()
     assert app.paths == []
     assert transport.written.startswith(b"HTTP/1.1 431")
+
+
+async def test_a_registry_request_over_the_limit_gets_an_oci_error() -> None:
+    app = Recorder()
+    protocol, transport = connect(app)
+    protocol.data_received(head(2 * LIMIT, path="/v2/acme/dependency_proxy/containers/a/tags/list"))
+    await settle()
+    assert transport.written.startswith(b"HTTP/1.1 431")
+    headers, _, body = bytes(transport.written).partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in headers
+    assert json.loads(body)["errors"][0]["code"] == "SIZE_INVALID"
 
 
 async def test_each_request_on_a_kept_alive_connection_gets_the_whole_limit() -> None:

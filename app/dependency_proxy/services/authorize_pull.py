@@ -10,14 +10,14 @@ from app.access_version import VersionedCache
 from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy.errors import ProxyDisabled
-from app.dependency_proxy.group_settings import setting_for, upstream_credentials
+from app.dependency_proxy.group_settings import setting_for
 from app.dependency_proxy.models import GroupSetting
-from app.dependency_proxy.upstream import UpstreamCredentials
+from app.dependency_proxy.upstreams import DefaultCredentials, UpstreamEntry, upstreams_for
 from app.errors import NotFound
 from app.groups import policy
 from app.groups.models import Group
 from app.groups.records import find_group
-from app.instance.services import get_instance_settings
+from app.instance.services import InstanceSettings, get_instance_settings
 
 log = logging.getLogger("dockyard.registry")
 
@@ -26,23 +26,25 @@ log = logging.getLogger("dockyard.registry")
 class PullContext:
     group: Group
     setting: GroupSetting
-    credentials: UpstreamCredentials | None
+    #: The group's upstreams in order (its own list, an ancestor's, or the default).
+    upstreams: tuple[UpstreamEntry, ...]
 
 
-# Granted pulls and the instance switch, kept while the access version stands
-# still (app/access_version.py): every row they were derived from is watched by
-# its triggers, so a revocation, block, removed membership or switched-off proxy
-# moves the version and the next request decides again. Refusals are not kept.
+# Granted pulls and the instance's settings, kept while the access version stands
+# still (app/access_version.py): every row they were derived from (upstream lists
+# and their credentials included) is watched by its triggers, so a revocation,
+# block, removed membership, switched-off proxy or changed upstream moves the
+# version and the next request decides again. Refusals are not kept.
 _granted: VersionedCache[tuple[tuple[str, int], str], PullContext] = VersionedCache()
-_instance: VersionedCache[None, bool] = VersionedCache(size=1)
+_instance: VersionedCache[None, InstanceSettings] = VersionedCache(size=1)
 
 
-async def _instance_enabled(settings: Settings, version: int) -> bool:
-    enabled = _instance.get(None, version)
-    if enabled is None:
-        enabled = (await get_instance_settings(settings)).dependency_proxy_enabled
-        _instance.put(None, enabled, version)
-    return enabled
+async def _instance_settings(settings: Settings, version: int) -> InstanceSettings:
+    instance = _instance.get(None, version)
+    if instance is None:
+        instance = await get_instance_settings(settings)
+        _instance.put(None, instance, version)
+    return instance
 
 
 def forget_instance_settings() -> None:
@@ -81,15 +83,17 @@ async def _decide(
             f"no group {group_path!r} you can pull from: check the path "
             "(pulling needs at least the Guest role in the group)"
         )
-    if not await _instance_enabled(settings, version):
+    instance = await _instance_settings(settings, version)
+    if not instance.dependency_proxy_enabled:
         raise ProxyDisabled("the Dependency Proxy is disabled on this Dockyard instance")
     setting = await setting_for(group)
     if not setting.enabled:
         raise ProxyDisabled(f"the Dependency Proxy is disabled for group {group.full_path}")
+    defaults = DefaultCredentials(
+        instance.docker_hub_identity_encrypted, instance.docker_hub_secret_encrypted
+    )
     return PullContext(
-        group=group,
-        setting=setting,
-        credentials=upstream_credentials(setting, settings.secret_key),
+        group=group, setting=setting, upstreams=await upstreams_for(group, settings, defaults)
     )
 
 

@@ -11,6 +11,7 @@ group's own download.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,13 +25,14 @@ from app.dependency_proxy.bodies import (
 )
 from app.dependency_proxy.cache import PullThroughCache
 from app.dependency_proxy.downloads import Reader
-from app.dependency_proxy.errors import BlobUnknown
+from app.dependency_proxy.errors import BlobUnknown, DependencyProxyError
 from app.dependency_proxy.grants import Claim, GrantKey
 from app.dependency_proxy.models import Blob, CacheStatus
 from app.dependency_proxy.rows import record_blob
 from app.dependency_proxy.services.authorize_pull import PullContext
-from app.dependency_proxy.upstream import UpstreamBlob
+from app.dependency_proxy.upstream import UpstreamBlob, UpstreamClient
 from app.dependency_proxy.upstream_auth import fingerprint_of
+from app.dependency_proxy.upstreams import FAILOVER_ERRORS, Candidate, candidates, first_failure
 
 READ_AT_RESOLUTION = timedelta(minutes=1)
 
@@ -47,11 +49,27 @@ async def _touch(row: Blob) -> None:
         await Blob.filter(id=row.id).update(read_at=now)
 
 
-def grant_key(cache: PullThroughCache, pull: PullContext, image: str, digest: str) -> GrantKey:
+class _Source:
+    """One upstream of the group, as the blob paths use it."""
+
+    def __init__(self, cache: PullThroughCache, candidate: Candidate) -> None:
+        self.client: UpstreamClient = cache.client_for(
+            candidate.upstream.url, candidate.upstream.docker_hub
+        )
+        self.image = candidate.image
+        self.credentials = candidate.upstream.credentials
+
+    def head(self, cache: PullThroughCache, digest: str) -> Callable[[], Awaitable[int]]:
+        return cache.upstream_head(self.client, self.image, digest, self.credentials)
+
+
+def grant_key(pull: PullContext, source: _Source, digest: str) -> GrantKey:
+    # The repository names the upstream's URL and the fingerprint covers it too:
+    # a yes from one registry never stands for another's.
     return GrantKey(
         group_id=pull.group.id,
-        credentials=fingerprint_of(pull.credentials),
-        repository=cache.upstream.repository(image),
+        credentials=fingerprint_of(source.credentials),
+        repository=source.client.repository(source.image),
         digest=digest,
     )
 
@@ -80,7 +98,7 @@ async def _committed_body(
 
 
 async def _stored(
-    cache: PullThroughCache, pull: PullContext, image: str, digest: str
+    cache: PullThroughCache, pull: PullContext, source: _Source, digest: str
 ) -> BlobBody | None:
     store = cache.store
     path = store.local_path(digest)
@@ -96,8 +114,8 @@ async def _stored(
         return None
     # The bytes are here for another group: the upstream must confirm this
     # group may read them before anything is served or recorded.
-    key = grant_key(cache, pull, image, digest)
-    await cache.grants.confirm(key, cache.upstream_head(image, digest, pull.credentials))
+    key = grant_key(pull, source, digest)
+    await cache.grants.confirm(key, source.head(cache, digest))
     await record_blob(pull.group.id, digest, size)
     # Cleanup may have removed the blob while we asked the upstream; our
     # live row now keeps it from doing so again, so one more look settles it.
@@ -107,11 +125,11 @@ async def _stored(
 
 
 async def _open_download(
-    cache: PullThroughCache, pull: PullContext, image: str, digest: str
+    cache: PullThroughCache, pull: PullContext, source: _Source, digest: str
 ) -> Reader:
     """A reader of the blob's download, opened only as `grants.py` allows."""
-    grants, key = cache.grants, grant_key(cache, pull, image, digest)
-    head = cache.upstream_head(image, digest, pull.credentials)
+    grants, key = cache.grants, grant_key(pull, source, digest)
+    head = source.head(cache, digest)
     claim: Claim | None = None
     if not grants.holds(key):
         if cache.downloads.in_flight(digest) or grants.checking(key):
@@ -130,7 +148,7 @@ async def _open_download(
         handed_over = True
 
         async def get() -> UpstreamBlob:
-            return await cache.upstream.open_blob(image, digest, pull.credentials)
+            return await source.client.open_blob(source.image, digest, source.credentials)
 
         # This GET is a check like any other: a 2xx grants (or renews) the key,
         # a refusal revokes it.
@@ -175,35 +193,63 @@ def _download_body(
     )
 
 
-async def get_blob(cache: PullThroughCache, pull: PullContext, image: str, digest: str) -> BlobBody:
-    """The blob `digest` of `image` for the group: stored, or streaming from a download."""
-    stored = await _stored(cache, pull, image, digest)
+async def _from(
+    cache: PullThroughCache, pull: PullContext, source: _Source, digest: str
+) -> BlobBody:
+    stored = await _stored(cache, pull, source, digest)
     if stored is not None:
         cache.statistics.add(pull.group.id, blob_hits=1)
         metrics.cache_requests.labels("blob", "hit").inc()
         return stored
-    reader = await _open_download(cache, pull, image, digest)
+    reader = await _open_download(cache, pull, source, digest)
     cache.statistics.add(pull.group.id, blob_misses=1)
     metrics.cache_requests.labels("blob", "miss").inc()
     return _download_body(cache, pull, digest, reader)
 
 
+async def get_blob(cache: PullThroughCache, pull: PullContext, image: str, digest: str) -> BlobBody:
+    """The blob `digest` of `image` for the group: stored, or streaming from a download.
+
+    The image's upstream (remembered, or the first) is asked first; the others
+    only when it lacks the blob or fails, each with its own check.
+    """
+    errors: list[DependencyProxyError] = []
+    for candidate in await candidates(pull.group, pull.upstreams, image):
+        try:
+            return await _from(cache, pull, _Source(cache, candidate), digest)
+        except FAILOVER_ERRORS as error:
+            errors.append(error)
+    raise first_failure(errors)
+
+
 async def head_blob(
     cache: PullThroughCache, pull: PullContext, image: str, digest: str
 ) -> BlobInfo:
-    """Size of a blob the group may read; asks the upstream unless the group holds it.
+    """Size of a blob the group may read, never downloading its body.
 
-    A 2xx from the upstream is a confirmation like any other (`grants.py`); a
-    refusal leaves nothing behind.
+    HIT when the group holds it; otherwise (MISS) an upstream HEAD with the
+    group's credentials answers. Nothing is recorded for the group either way:
+    a HEAD caches nothing. A 2xx from the upstream is a confirmation like any
+    other (`grants.py`); a refusal leaves nothing behind.
     """
+    store = cache.store
     row = await _row(pull.group.id, digest)
-    if row is not None and (
-        cache.store.local_path(digest) is not None or not cache.store.keeps_files
-    ):
-        return BlobInfo(digest=digest, size=row.size)
-    key = grant_key(cache, pull, image, digest)
-    try:
-        size = await cache.grants.check(key, cache.upstream_head(image, digest, pull.credentials))
-    except BlobUnknown:
+    if row is not None:
+        path = store.local_path(digest)
+        if path is not None or not store.keeps_files:
+            return BlobInfo(digest=digest, size=row.size, cache="HIT", path=path)
+    errors: list[DependencyProxyError] = []
+    for candidate in await candidates(pull.group, pull.upstreams, image):
+        source = _Source(cache, candidate)
+        try:
+            size = await cache.grants.check(
+                grant_key(pull, source, digest), source.head(cache, digest)
+            )
+        except FAILOVER_ERRORS as error:
+            errors.append(error)
+            continue
+        return BlobInfo(digest=digest, size=size, cache="MISS")
+    failure = first_failure(errors)
+    if isinstance(failure, BlobUnknown):
         raise BlobUnknown(f"{digest} does not exist upstream") from None
-    return BlobInfo(digest=digest, size=size)
+    raise failure

@@ -5,24 +5,49 @@ cached bytes are still current; concurrent revalidations of one tag share one
 upstream request; a per-group interval may skip the HEAD. By digest: immutable,
 served from cache without contacting the upstream. When the upstream fails,
 what is cached is served, marked stale.
+
+Negative cache: when the group's upstreams answered 404 for a tag, that is
+remembered for DOCKYARD_NEGATIVE_CACHE_SECONDS per (group, upstreams asked
+with their credentials, image, tag), so a CI loop asking for a tag that does
+not exist (yet) does not spend the upstreams' quota. It is never consulted
+across groups (another group's credentials or upstreams may see what this
+group's cannot); an answer from the upstream for that key, or clearing the
+group's cache, forgets it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from app import clock, local_reads, metrics
 from app.dependency_proxy.bodies import record_served
 from app.dependency_proxy.cache import PullThroughCache
-from app.dependency_proxy.errors import ManifestUnknown, UpstreamDenied, UpstreamError
+from app.dependency_proxy.clearing import progress_of
+from app.dependency_proxy.errors import (
+    DependencyProxyError,
+    ManifestUnknown,
+    UpstreamDenied,
+    UpstreamError,
+)
 from app.dependency_proxy.models import CacheStatus, Manifest
 from app.dependency_proxy.references import image_size, manifest_file_name
 from app.dependency_proxy.rows import ManifestValues, store_manifest
 from app.dependency_proxy.services.authorize_pull import PullContext
 from app.dependency_proxy.upstream import FetchedManifest
-from app.dependency_proxy.upstream_auth import fingerprint_of
+from app.dependency_proxy.upstreams import (
+    FAILOVER_ERRORS,
+    Candidate,
+    candidates,
+    first_failure,
+    remember,
+    source_key,
+)
+
+log = logging.getLogger("dockyard.cache")
 
 # read_at is refreshed at most this often: no database write per cached hit.
 READ_AT_RESOLUTION = timedelta(minutes=1)
@@ -103,23 +128,107 @@ async def _store(
     return await store_manifest(pull.group.id, values)
 
 
-async def _revalidate(
-    cache: PullThroughCache, pull: PullContext, image: str, tag: str, row: Manifest | None
+def _tag_key(pull: PullContext, found: list[Candidate], image: str, tag: str) -> tuple[Any, ...]:
+    """Who asks which tag of which upstreams: answers for one key never answer another."""
+    return (pull.group.id, source_key(found), image, tag)
+
+
+async def _known_missing(cache: PullThroughCache, key: tuple[Any, ...], group_id: int) -> bool:
+    """Whether the upstreams told this group (with these credentials) moments ago that
+    they have no such tag, and the group's cache was not cleared since."""
+    entry = cache.missing_tags.get(key)
+    if entry is None or not entry.fresh:
+        return False
+    cleared = await progress_of(group_id)
+    if cleared is not None and cleared.started_at >= entry.stored_at:
+        cache.missing_tags.drop(key)
+        return False
+    return True
+
+
+async def _fetch_cold(
+    cache: PullThroughCache, pull: PullContext, image: str, reference: str, found: list[Candidate]
 ) -> ManifestResult:
-    upstream = cache.upstream
+    """Nothing cached: ask the upstreams in order; the first that has it wins and is
+    remembered for the image."""
+    errors: list[DependencyProxyError] = []
+    for candidate in found:
+        client = cache.client_for(candidate.upstream.url, candidate.upstream.docker_hub)
+        try:
+            fetched = await client.get_manifest(
+                candidate.image,
+                reference,
+                candidate.upstream.credentials,
+                max_size=cache.manifest_max_bytes,
+            )
+        except FAILOVER_ERRORS as error:
+            if len(found) > 1:
+                log.info(
+                    "%s:%s not served by upstream %s: %s",
+                    image,
+                    reference,
+                    candidate.upstream.name,
+                    error.message,
+                )
+            errors.append(error)
+            continue
+        if len(found) > 1:
+            await remember(pull.group.id, image, candidate.upstream)
+        stored = await _store(pull, image, reference, fetched, None)
+        return _result(stored, "MISS")
+    failure = first_failure(errors)
+    if isinstance(failure, ManifestUnknown):
+        where = "upstream" if len(found) == 1 else f"on any of {len(found)} upstreams"
+        raise ManifestUnknown(f"{image}:{reference} does not exist {where}")
+    raise failure
+
+
+async def _revalidate(
+    cache: PullThroughCache,
+    pull: PullContext,
+    image: str,
+    tag: str,
+    row: Manifest | None,
+    found: list[Candidate],
+) -> ManifestResult:
+    key = _tag_key(pull, found, image, tag)
     try:
-        if row is not None:
-            head = await upstream.head_manifest(image, tag, pull.credentials)
-            if head.digest == row.digest and head.media_type == row.content_type:
-                await _touch(row, checked=True)
-                return _result(row, "HIT")
+        result = await _ask_upstream(cache, pull, image, tag, row, found)
+    except ManifestUnknown:
+        if cache.missing_tags.ttl > 0:
+            cache.missing_tags.put(key, True)
+        raise
+    cache.missing_tags.drop(key)
+    return result
+
+
+async def _ask_upstream(
+    cache: PullThroughCache,
+    pull: PullContext,
+    image: str,
+    tag: str,
+    row: Manifest | None,
+    found: list[Candidate],
+) -> ManifestResult:
+    if row is None:
+        return await _fetch_cold(cache, pull, image, tag, found)
+    # Cached: the image's upstream (remembered, or the first) revalidates it; when
+    # it fails, the cached bytes are served (stale-if-error), never another's.
+    candidate = found[0]
+    upstream = cache.client_for(candidate.upstream.url, candidate.upstream.docker_hub)
+    credentials = candidate.upstream.credentials
+    try:
+        head = await upstream.head_manifest(candidate.image, tag, credentials)
+        if head.digest == row.digest and head.media_type == row.content_type:
+            await _touch(row, checked=True)
+            return _result(row, "HIT")
         fetched = await upstream.get_manifest(
-            image, tag, pull.credentials, max_size=cache.manifest_max_bytes
+            candidate.image, tag, credentials, max_size=cache.manifest_max_bytes
         )
     except UpstreamError as error:
         # Unavailable, rate-limited: serve what we have. A refusal is not
-        # papered over when nothing is cached.
-        if row is not None and not isinstance(error, UpstreamDenied):
+        # papered over.
+        if not isinstance(error, UpstreamDenied):
             await _touch(row, checked=False)
             return _result(row, "STALE")
         raise
@@ -157,26 +266,43 @@ async def _fresh_by_tag(
     return ManifestResult(content=bytes(content), digest=digest, media_type=media_type, cache="HIT")
 
 
+def _revalidation_interval(pull: PullContext, candidate: Candidate) -> timedelta:
+    hours = candidate.upstream.cache_validity_hours
+    if hours is not None:
+        return timedelta(hours=hours)
+    return timedelta(seconds=pull.setting.revalidation_interval)
+
+
 async def _by_tag(
     cache: PullThroughCache, pull: PullContext, image: str, tag: str
 ) -> ManifestResult:
-    interval = pull.setting.revalidation_interval
-    if interval > 0 and (fresh := await _fresh_by_tag(pull.group.id, image, tag, interval)):
-        return fresh
-    row = await _cached(pull.group.id, image, tag)
     if (
-        row is not None
-        and interval > 0
-        and clock.now() - row.checked_at < timedelta(seconds=interval)
+        all(entry.cache_validity_hours is None for entry in pull.upstreams)
+        and pull.setting.revalidation_interval > 0
     ):
+        # Every upstream follows the group's interval, whichever one serves the
+        # image: the tag's row, if fresh, is read without asking which (one read).
+        interval = pull.setting.revalidation_interval
+        if fresh := await _fresh_by_tag(pull.group.id, image, tag, interval):
+            return fresh
+    found = await candidates(pull.group, pull.upstreams, image)
+    row = await _cached(pull.group.id, image, tag)
+    validity = _revalidation_interval(pull, found[0])
+    if row is not None and validity and clock.now() - row.checked_at < validity:
         await _touch(row, checked=False)
         return _result(row, "HIT")
-    # Only requests of this group with the same upstream credentials share an
+    # Only requests of this group with the same upstreams and credentials share an
     # answer: after a credentials change, the next request asks with the new ones.
-    key = (pull.group.id, fingerprint_of(pull.credentials), image, tag)
+    key = _tag_key(pull, found, image, tag)
+    if await _known_missing(cache, key, pull.group.id):
+        metrics.negative_cache_hits.inc()
+        raise ManifestUnknown(
+            f"{image}:{tag} does not exist upstream (it said so less than "
+            f"{int(cache.missing_tags.ttl)} s ago; an Owner clearing the cache asks again now)"
+        )
     flight = cache.manifest_flights.get(key)
     if flight is None:
-        flight = asyncio.ensure_future(_revalidate(cache, pull, image, tag, row))
+        flight = asyncio.ensure_future(_revalidate(cache, pull, image, tag, row, found))
         cache.manifest_flights[key] = flight
         flight.add_done_callback(lambda _: cache.manifest_flights.pop(key, None))
     # shield: one client going away must not cancel the others' revalidation.
@@ -232,11 +358,8 @@ async def _by_digest(
     hit = await _hit_by_digest(pull.group.id, image, digest)
     if hit is not None:
         return hit
-    fetched = await cache.upstream.get_manifest(
-        image, digest, pull.credentials, max_size=cache.manifest_max_bytes
-    )
-    stored = await _store(pull, image, digest, fetched, None)
-    return _result(stored, "MISS")
+    found = await candidates(pull.group, pull.upstreams, image)
+    return await _fetch_cold(cache, pull, image, digest, found)
 
 
 async def get_manifest(

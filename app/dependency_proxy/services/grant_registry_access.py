@@ -11,7 +11,7 @@ from app.accounts.principal import Principal
 from app.accounts.registry_tokens import GrantedAccess, IssuedToken
 from app.config import Settings
 from app.dependency_proxy.errors import InvalidReference
-from app.dependency_proxy.references import parse_repository
+from app.dependency_proxy.references import parse_mirror_repository, parse_repository
 from app.errors import DockyardError, PermissionDenied
 from app.groups import policy
 from app.groups.records import find_group
@@ -41,13 +41,29 @@ def parse_scopes(values: list[str]) -> list[RequestedScope]:
     return scopes
 
 
-async def _granted(principal: Principal, scope: RequestedScope) -> GrantedAccess | None:
-    """Only `pull` on Dependency Proxy repositories the principal may pull from."""
+def _group_path_of(name: str, settings: Settings) -> str | None:
+    """The group a scope's repository is in: a Dependency Proxy repository's, or in
+    registry-mirror mode, the mirror group for a plain Docker Hub name."""
+    try:
+        return parse_repository(name)[0]
+    except InvalidReference:
+        if not settings.mirror_group:
+            return None
+    try:
+        return parse_mirror_repository(name, settings.mirror_group)[0]
+    except InvalidReference:
+        return None
+
+
+async def _granted(
+    principal: Principal, scope: RequestedScope, settings: Settings
+) -> GrantedAccess | None:
+    """Only `pull` on Dependency Proxy repositories the principal may pull from (and,
+    in registry-mirror mode, on plain names, as pulls from the mirror group)."""
     if scope.type != "repository" or "pull" not in scope.actions:
         return None
-    try:
-        group_path, _ = parse_repository(scope.name)
-    except InvalidReference:
+    group_path = _group_path_of(scope.name, settings)
+    if group_path is None:
         return None
     group = await find_group(group_path)
     if group is None or not await policy.can_pull(principal, group):
@@ -82,7 +98,11 @@ async def grant_registry_access(
             "access forbidden: the token needs the api scope, or both read_registry "
             "and write_registry"
         )
-    granted = [item for scope in parse_scopes(scopes) if (item := await _granted(principal, scope))]
+    granted = [
+        item
+        for scope in parse_scopes(scopes)
+        if (item := await _granted(principal, scope, settings))
+    ]
     minutes = (await get_instance_settings(settings)).registry_token_expire_minutes
     return registry_tokens.issue(
         principal, granted, settings.secret_key, timedelta(minutes=minutes)

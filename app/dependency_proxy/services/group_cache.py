@@ -19,9 +19,9 @@ from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy.cache_totals import CacheTotals, totals_of, totals_of_groups
 from app.dependency_proxy.clearing import ClearProgress, progress_of
-from app.dependency_proxy.group_settings import identity_of
 from app.dependency_proxy.models import Blob, GroupSetting, ImageTtlGroupPolicy, Manifest
 from app.dependency_proxy.statistics import CacheStatistics, read_counts
+from app.dependency_proxy.upstream_lists import docker_hub_identity
 from app.groups import policy
 from app.groups.models import Group
 from app.groups.policy import require_administer, require_read
@@ -106,6 +106,7 @@ async def get_cache_summary(
         group_id=group.id
     )
     owner = await policy.can_administer(principal, group)
+    identity, has_secret = await docker_hub_identity(group, settings) if owner else (None, False)
     hits = counts.manifest_hits + counts.blob_hits
     lookups = hits + counts.manifest_misses + counts.blob_misses
     return CacheSummary(
@@ -121,8 +122,8 @@ async def get_cache_summary(
         hit_ratio=hits / lookups if lookups else None,
         image_prefix=image_prefix(settings, group),
         enabled=setting.enabled,
-        identity=identity_of(setting, settings.secret_key) if owner else None,
-        has_secret=owner and bool(setting.secret_encrypted),
+        identity=identity,
+        has_secret=has_secret,
         revalidation_interval=setting.revalidation_interval,
         ttl_enabled=ttl.enabled,
         ttl_days=ttl.ttl,

@@ -1,16 +1,21 @@
 """Change a group's Dependency Proxy setting: enabled, Docker Hub credentials, revalidation.
 
-Owner only. The identity and secret are stored encrypted (AES-GCM, key derived
-from the instance secret) and the secret is never returned by anything.
+Owner only. The identity and secret are the credentials of the group's Docker
+Hub upstream (`upstream_lists.py`), stored encrypted (AES-GCM, key derived
+from the instance secret); the secret is never returned by anything.
 """
 
 from __future__ import annotations
 
 from app.accounts.principal import Principal
 from app.config import Settings
-from app.dependency_proxy import credentials
 from app.dependency_proxy.group_settings import setting_for
 from app.dependency_proxy.models import GroupSetting
+from app.dependency_proxy.upstream_lists import (
+    clear_docker_hub_credentials,
+    docker_hub_identity,
+    set_docker_hub_credentials,
+)
 from app.errors import InvalidInput
 from app.groups.models import Group
 from app.groups.policy import require_administer
@@ -31,15 +36,14 @@ def _check_credentials(identity: str | None, secret: str | None, clear: bool) ->
         raise InvalidInput(f"identity and secret must be at most {limit} characters")
 
 
-def _credentials_after(
-    setting: GroupSetting, identity: str | None, secret: str | None
+async def _credentials_after(
+    group: Group, settings: Settings, identity: str | None, secret: str | None
 ) -> tuple[bool, bool]:
     """(identity set, secret set) once the change is applied: GitLab's model keeps the
     stored one of the two when only the other is given."""
-    has_identity = (
-        bool(identity.strip()) if identity is not None else bool(setting.identity_encrypted)
-    )
-    has_secret = bool(secret) if secret is not None else bool(setting.secret_encrypted)
+    stored_identity, stored_secret = await docker_hub_identity(group, settings)
+    has_identity = bool(identity.strip()) if identity is not None else bool(stored_identity)
+    has_secret = bool(secret) if secret is not None else stored_secret
     return has_identity, has_secret
 
 
@@ -68,7 +72,7 @@ async def update_dependency_proxy_settings(
     _check_credentials(identity, secret, clear_credentials)
     _check_interval(revalidation_interval)
     setting = await setting_for(group)
-    has_identity, has_secret = _credentials_after(setting, identity, secret)
+    has_identity, has_secret = await _credentials_after(group, settings, identity, secret)
     if has_identity != has_secret and not clear_credentials:
         raise InvalidInput("identity and secret must be given together")
     changed: list[str] = []
@@ -79,17 +83,11 @@ async def update_dependency_proxy_settings(
         setting.revalidation_interval = revalidation_interval
         changed.append("revalidation_interval")
     if clear_credentials or (not has_identity and (identity is not None or secret is not None)):
-        # Nullable columns, though Tortoise types them as str.
-        setting.identity_encrypted = None  # type: ignore[assignment]
-        setting.secret_encrypted = None  # type: ignore[assignment]
-        changed += ["identity_encrypted", "secret_encrypted"]
-    else:
-        if identity is not None:
-            setting.identity_encrypted = credentials.encrypt(settings.secret_key, identity.strip())
-            changed.append("identity_encrypted")
-        if secret is not None:
-            setting.secret_encrypted = credentials.encrypt(settings.secret_key, secret)
-            changed.append("secret_encrypted")
+        await clear_docker_hub_credentials(group)
+    elif identity is not None or secret is not None:
+        await set_docker_hub_credentials(
+            group, settings, identity.strip() if identity is not None else None, secret
+        )
     if changed:
         await setting.save(update_fields=[*changed, "updated_at"])
     return setting

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from app.dependency_proxy.group_settings import identity_of
 from app.dependency_proxy.services.update_settings import update_dependency_proxy_settings
+from app.dependency_proxy.upstream_lists import docker_hub_identity
 from app.gql.context import Info
 from app.gql.mutations.base import attempt, group_for
 from app.gql.types import DependencyProxySetting
@@ -50,14 +50,13 @@ async def update_dependency_proxy_settings_mutation(
             revalidation_interval=input.revalidation_interval,
         )
     )
+    identity = None
+    if setting is not None:
+        identity, _ = await docker_hub_identity(group, context.settings)
     return UpdateDependencyProxySettingsPayload(
         client_mutation_id=input.client_mutation_id,
         errors=errors,
         dependency_proxy_setting=(
-            DependencyProxySetting.of_row(
-                setting, identity_of(setting, context.settings.secret_key)
-            )
-            if setting is not None
-            else None
+            DependencyProxySetting.of_row(setting, identity) if setting is not None else None
         ),
     )

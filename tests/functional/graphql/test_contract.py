@@ -50,6 +50,11 @@ VARIABLES: dict[str, dict[str, Any]] = {
     "groupMemberAdd": {"groupPath": "acme", "username": "sam", "accessLevel": "REPORTER"},
     "groupMemberUpdate": {"groupPath": "acme", "username": "gina", "accessLevel": "REPORTER"},
     "groupMemberRemove": {"groupPath": "acme", "username": "gina"},
+    "getDependencyProxyUpstreams": {"fullPath": "acme"},
+    "dependencyProxyUpstreamCreate": {
+        "input": {"groupPath": "acme", "url": "https://ghcr.io", "username": "u", "password": "p"}
+    },
+    "dependencyProxyUpstreamDelete": {"groupPath": "acme", "name": "ghcr.io"},
     "groupAccessTokenCreate": {
         "input": {
             "groupPath": "acme",
@@ -97,6 +102,9 @@ async def test_operation_executes(world: World, name: str) -> None:
     await add_manifest(world.acme, "alpine", "latest")
     await add_blob(world.acme, "layer")
     await create_group_access_token(OPERATOR, world.acme, "existing-bot", "guest", "read_api")
+    if name == "dependencyProxyUpstreamDelete":  # something to delete
+        create = "dependencyProxyUpstreamCreate"
+        await world.data(OPERATION_TEXTS[create], VARIABLES[create], as_user="owner")
     body = await world.gql(OPERATION_TEXTS[name], VARIABLES[name], as_user="owner")
     assert "errors" not in body, body
     [payload] = body["data"].values()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.dependency_proxy import credentials
-from app.dependency_proxy.models import Blob, CacheStatus, GroupSetting
+from app.dependency_proxy.models import Blob, CacheStatus, Upstream
 from app.gql.permissions import RESOURCE_NOT_AVAILABLE
 from tests.conftest import TEST_SECRET
 from tests.functional.graphql.conftest import World, operation
@@ -157,14 +157,15 @@ async def test_identity_or_secret_alone_when_the_other_is_stored(world: World) -
     renamed = await update(identity="hubuser2")
     assert renamed["errors"] == [] and renamed["dependencyProxySetting"]["identity"] == "hubuser2"
     assert (await update(secret="second-secret"))["errors"] == []
-    row = await GroupSetting.get(group_id=world.acme.id)
+    # Kept on the group's Docker Hub upstream (its own list's entry following the instance URL).
+    row = await Upstream.get(group_id=world.acme.id, url__isnull=True)
     assert credentials.decrypt(TEST_SECRET, row.identity_encrypted or "") == "hubuser2"
     assert credentials.decrypt(TEST_SECRET, row.secret_encrypted or "") == "second-secret"
     # One of the two blank while the other stays is refused; both blank clears both.
     assert (await update(identity=""))["errors"] == ["identity and secret must be given together"]
     cleared = await update(identity="", secret="")
     assert cleared["errors"] == [] and cleared["dependencyProxySetting"]["identity"] is None
-    row = await GroupSetting.get(group_id=world.acme.id)
+    row = await Upstream.get(group_id=world.acme.id, url__isnull=True)
     assert row.identity_encrypted is None and row.secret_encrypted is None
 
 

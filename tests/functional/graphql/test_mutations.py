@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.dependency_proxy import credentials
-from app.dependency_proxy.models import Blob, CacheStatus, GroupSetting, Manifest
+from app.dependency_proxy.models import Blob, CacheStatus, Manifest, Upstream
 from app.gql.permissions import RESOURCE_NOT_AVAILABLE
 from tests.conftest import TEST_SECRET
 from tests.functional.graphql.conftest import World, operation
@@ -68,7 +68,7 @@ async def test_settings_credentials_together_and_secret_never_readable(world: Wo
     assert "hub-secret" not in str(body)
     setting = body["data"]["updateDependencyProxySettings"]["dependencyProxySetting"]
     assert setting == {"enabled": False, "identity": "hubuser", "revalidationInterval": 60}
-    row = await GroupSetting.get(group_id=world.acme.id)
+    row = await Upstream.get(group_id=world.acme.id, url=None)
     assert credentials.decrypt(TEST_SECRET, row.secret_encrypted or "") == "hub-secret"
     assert denied(await world.gql(SETTINGS, variables, as_user="guest"))
 

@@ -199,7 +199,19 @@ async def test_tampered_or_foreign_tokens_are_refused(
         ("acme/dependency_proxy/containers/Alpine/manifests/latest", 400, "NAME_INVALID"),
         # Codes come from which part is wrong, not from words in the message.
         ("acme/dependency_proxy/containers/digest-tag!/manifests/latest", 400, "NAME_INVALID"),
-        ("acme/dependency_proxy/containers/alpine/manifests/bad!tag", 400, "TAG_INVALID"),
+        # Neither a tag nor a digest: no such manifest, as the CNCF registry answers.
+        ("acme/dependency_proxy/containers/alpine/manifests/bad!tag", 404, "MANIFEST_UNKNOWN"),
+        ("acme/dependency_proxy/containers/alpine/manifests/" + "t" * 129, 404, "MANIFEST_UNKNOWN"),
+        ("acme/dependency_proxy/containers/alpine/manifests/-dash", 404, "MANIFEST_UNKNOWN"),
+        (
+            "acme/dependency_proxy/containers/alpine/manifests/sha256:" + "A" * 64,
+            400,
+            "DIGEST_INVALID",
+        ),
+        ("acme/dependency_proxy/containers/alpine/manifests/md5:abc", 400, "DIGEST_INVALID"),
+        ("acme/dependency_proxy/containers/alpine/manifests/sha256:", 400, "DIGEST_INVALID"),
+        ("acme/dependency_proxy/containers/alpine/blobs/sha256:" + "g" * 64, 400, "DIGEST_INVALID"),
+        ("acme/dependency_proxy/containers/alpine/referrers/latest", 400, "DIGEST_INVALID"),
         ("acme/dependency_proxy/containers/alpine/manifests/sha256:abc", 400, "DIGEST_INVALID"),
         ("acme/dependency_proxy/containers/alpine/blobs/latest", 400, "DIGEST_INVALID"),
         (
@@ -211,7 +223,7 @@ async def test_tampered_or_foreign_tokens_are_refused(
         ("acme/dependency_proxy/containers/%2e%2e/blobs/sha256:" + "a" * 64, 400, "NAME_INVALID"),
         ("-bad/dependency_proxy/containers/alpine/manifests/latest", 400, "NAME_INVALID"),
         ("_catalog", 404, "NAME_UNKNOWN"),
-        ("acme/dependency_proxy/containers/alpine/tags/list", 404, "UNSUPPORTED"),
+        ("acme/dependency_proxy/containers/alpine/tags/other", 404, "UNSUPPORTED"),
         ("library/alpine/manifests/latest", 404, "NAME_UNKNOWN"),
     ],
 )
@@ -229,6 +241,26 @@ async def test_every_write_is_405(client: httpx.AsyncClient, method: str) -> Non
     answer = await client.request(method, f"/v2/{REPO}/manifests/latest")
     assert answer.status_code == 405
     assert answer.json()["errors"][0]["code"] == "UNSUPPORTED"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/v2/", 405),
+        ("DELETE", "/v2", 405),
+        ("OPTIONS", f"/v2/{REPO}/manifests/latest", 405),
+        ("PUT", f"/v2/{REPO}/tags/list", 405),
+        ("GET", "/v2x/anything", 404),
+    ],
+)
+async def test_every_error_under_v2_is_the_oci_envelope(
+    client: httpx.AsyncClient, method: str, path: str, status: int
+) -> None:
+    answer = await client.request(method, path)
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/json"
+    error = answer.json()["errors"][0]
+    assert set(error) == {"code", "message", "detail"} and error["message"]
 
 
 async def test_no_access_is_404_and_does_not_reveal_the_group(

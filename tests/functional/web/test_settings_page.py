@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.dependency_proxy.models import GroupSetting, ImageTtlGroupPolicy
+from app.dependency_proxy.models import GroupSetting, ImageTtlGroupPolicy, Upstream
 from app.groups.models import Group
 from tests.functional.web.conftest import Browser
 
@@ -88,8 +88,8 @@ async def test_owner_removes_credentials(as_owner: Browser, group: Group) -> Non
     await as_owner.post(PAGE + "/credentials", {"identity": "bot", "secret": SECRET}, page=PAGE)
     response = await as_owner.post(PAGE + "/credentials", {"clear_credentials": "1"}, page=PAGE)
     assert response.status_code == 303
-    setting = await GroupSetting.get(group_id=group.id)
-    assert setting.identity_encrypted is None and setting.secret_encrypted is None
+    hub = await Upstream.get(group_id=group.id)
+    assert hub.identity_encrypted is None and hub.secret_encrypted is None
     page = await as_owner.get(PAGE)
     assert "No secret is set." in page.text
 

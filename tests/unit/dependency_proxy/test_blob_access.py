@@ -16,12 +16,15 @@ from app.dependency_proxy.cache import PullThroughCache
 from app.dependency_proxy.credentials import fingerprint
 from app.dependency_proxy.downloads import OnCommit, Reader, StartDownload
 from app.dependency_proxy.errors import UpstreamDenied
+from app.dependency_proxy.grants import GrantKey
 from app.dependency_proxy.group_settings import setting_for
 from app.dependency_proxy.models import Blob
 from app.dependency_proxy.services.authorize_pull import PullContext
-from app.dependency_proxy.services.get_blob import get_blob, grant_key, head_blob
+from app.dependency_proxy.services.get_blob import get_blob, head_blob
 from app.dependency_proxy.storage import write_blob
 from app.dependency_proxy.upstream import UpstreamCredentials
+from app.dependency_proxy.upstream_auth import fingerprint_of
+from app.dependency_proxy.upstreams import UpstreamEntry
 from app.groups import records as groups
 from tests.conftest import TEST_SECRET
 from tests.support.fake_upstream import FakeUpstream
@@ -38,9 +41,13 @@ def fake_session() -> Iterator[FakeUpstream]:
         yield upstream
 
 
+FAKE: dict[str, str] = {}
+
+
 @pytest.fixture
 def fake(fake_session: FakeUpstream) -> FakeUpstream:
     fake_session.reset()
+    FAKE["url"] = fake_session.url
     return fake_session
 
 
@@ -54,14 +61,26 @@ async def cache(database: Settings, fake: FakeUpstream) -> AsyncIterator[PullThr
         await cache.aclose()
 
 
-async def pull_for(path: str, secret: str | None) -> PullContext:
+async def pull_for(path: str, secret: str | None, url: str = "") -> PullContext:
     group = await groups.create_group(path)
     credentials = None
     if secret is not None:
         credentials = UpstreamCredentials(
-            "alice", secret, fingerprint(TEST_SECRET, "alice", secret)
+            "alice", secret, fingerprint(TEST_SECRET, "alice", secret, url)
         )
-    return PullContext(group=group, setting=await setting_for(group), credentials=credentials)
+    # The instance's upstream (the fake): the cache's own client serves it.
+    hub = UpstreamEntry(None, "docker-hub", url or FAKE["url"], True, credentials, None, None)
+    return PullContext(group=group, setting=await setting_for(group), upstreams=(hub,))
+
+
+def grant_key(cache: PullThroughCache, pull: PullContext, digest: str) -> GrantKey:
+    """The key a check of IMAGE's blob with the group's (only) upstream records."""
+    return GrantKey(
+        group_id=pull.group.id,
+        credentials=fingerprint_of(pull.upstreams[0].credentials),
+        repository=cache.upstream.repository(IMAGE),
+        digest=digest,
+    )
 
 
 def committed_just_before_open(cache: PullThroughCache, content: bytes) -> None:
@@ -92,7 +111,7 @@ async def test_bytes_committed_between_look_and_open_are_refused_without_a_grant
         await get_blob(cache, pull, IMAGE, digest)
 
     assert await Blob.filter(group_id=pull.group.id).count() == 0
-    assert not cache.grants.holds(grant_key(cache, pull, IMAGE, digest))
+    assert not cache.grants.holds(grant_key(cache, pull, digest))
     assert fake.received("blob", "GET") == []  # it never started a download of its own
 
 
@@ -108,7 +127,7 @@ async def test_bytes_committed_between_look_and_open_reach_a_confirmed_group(
     assert isinstance(blob, StreamBody)
     assert b"".join([chunk async for chunk in blob.chunks()]) == LAYER
     assert [r.method for r in fake.received("blob") if "authorization" in r.headers] == ["HEAD"]
-    assert cache.grants.holds(grant_key(cache, pull, IMAGE, digest))
+    assert cache.grants.holds(grant_key(cache, pull, digest))
 
 
 async def test_a_refused_download_leaves_no_grant_row_or_spool(
@@ -122,7 +141,7 @@ async def test_a_refused_download_leaves_no_grant_row_or_spool(
     with pytest.raises(UpstreamDenied):
         await head_blob(cache, pull, IMAGE, digest)
 
-    assert not cache.grants.holds(grant_key(cache, pull, IMAGE, digest))
+    assert not cache.grants.holds(grant_key(cache, pull, digest))
     assert await Blob.filter(group_id=pull.group.id).count() == 0
     assert list(cache.store.spool_dir.iterdir()) == []
     assert await cache.store.stat(digest) is None

@@ -8,7 +8,7 @@ from app.accounts import records as accounts
 from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy import credentials
-from app.dependency_proxy.models import Blob, CacheStatus, GroupSetting
+from app.dependency_proxy.models import Blob, CacheStatus, GroupSetting, Upstream
 from app.dependency_proxy.services.clear_cache import clear_cache
 from app.dependency_proxy.services.group_cache import (
     get_cache_summary,
@@ -94,12 +94,16 @@ async def test_settings_store_credentials_encrypted(settings: Settings) -> None:
         owner, group, settings, enabled=False, identity="hubuser", secret="hub-secret"
     )
     assert not setting.enabled
-    assert "hub-secret" not in (setting.secret_encrypted or "")
-    assert credentials.decrypt(settings.secret_key, setting.secret_encrypted or "") == "hub-secret"
+    # They are the credentials of the group's Docker Hub upstream, now its own list.
+    hub = await Upstream.get(group_id=group.id)
+    assert hub.url is None and hub.name == "docker-hub"
+    assert "hub-secret" not in (hub.secret_encrypted or "")
+    assert credentials.decrypt(settings.secret_key, hub.secret_encrypted or "") == "hub-secret"
     summary = await get_cache_summary(owner, group, None, settings)
     assert summary.identity == "hubuser" and summary.has_secret
-    cleared = await update_dependency_proxy_settings(owner, group, settings, clear_credentials=True)
-    assert cleared.identity_encrypted is None and cleared.secret_encrypted is None
+    await update_dependency_proxy_settings(owner, group, settings, clear_credentials=True)
+    await hub.refresh_from_db()
+    assert hub.identity_encrypted is None and hub.secret_encrypted is None
 
 
 async def test_ttl_policy_must_be_positive() -> None:

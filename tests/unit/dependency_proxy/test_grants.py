@@ -11,9 +11,10 @@ from app.dependency_proxy.credentials import fingerprint
 from app.dependency_proxy.errors import BlobUnknown, UpstreamDenied, UpstreamUnavailable
 from app.dependency_proxy.grants import BlobGrants, GrantKey
 
+HUB = "https://registry-1.docker.io"
 KEY = GrantKey(
     group_id=1,
-    credentials=fingerprint("instance-secret", "alice", "right"),
+    credentials=fingerprint("instance-secret", "alice", "right", HUB),
     repository="https://registry-1.docker.io/private/app",
     digest="sha256:" + "a" * 64,
 )
@@ -73,7 +74,7 @@ async def test_a_grant_is_scoped_to_group_credentials_repository_and_digest() ->
     await grants.confirm(KEY, Upstream().head)
     others = [
         replace(KEY, group_id=2),
-        replace(KEY, credentials=fingerprint("instance-secret", "alice", "wrong")),
+        replace(KEY, credentials=fingerprint("instance-secret", "alice", "wrong", HUB)),
         replace(KEY, credentials=""),  # the same group after its credentials were removed
         replace(KEY, repository="https://registry-1.docker.io/private/other"),
         replace(KEY, digest="sha256:" + "b" * 64),
@@ -143,12 +144,14 @@ async def test_grants_are_bounded_in_number_and_age() -> None:
     assert not expired.holds(KEY)
 
 
-def test_fingerprints_differ_by_secret_identity_and_instance_and_hide_the_secret() -> None:
-    base = fingerprint("instance-secret", "alice", "right")
-    assert base == fingerprint("instance-secret", "alice", "right")
-    assert base != fingerprint("instance-secret", "alice", "wrong")
-    assert base != fingerprint("instance-secret", "bob", "right")
-    assert base != fingerprint("another-instance", "alice", "right")
+def test_fingerprints_differ_by_secret_identity_upstream_and_instance_and_hide_the_secret() -> None:
+    base = fingerprint("instance-secret", "alice", "right", HUB)
+    assert base == fingerprint("instance-secret", "alice", "right", HUB)
+    assert base != fingerprint("instance-secret", "alice", "wrong", HUB)
+    assert base != fingerprint("instance-secret", "bob", "right", HUB)
+    assert base != fingerprint("another-instance", "alice", "right", HUB)
+    # The same account on another registry is other credentials.
+    assert base != fingerprint("instance-secret", "alice", "right", "https://ghcr.io")
     # Where identity ends and secret begins is part of what is hashed.
-    assert fingerprint("k", "ab", "c") != fingerprint("k", "a", "bc")
+    assert fingerprint("k", "ab", "c", HUB) != fingerprint("k", "a", "bc", HUB)
     assert "right" not in base and len(base) == 64

@@ -28,6 +28,35 @@ def test_an_image_called_blobs_or_manifests_still_parses() -> None:
     assert ref.image == "tools/blobs" and ref.kind is Kind.MANIFEST
 
 
+def test_an_image_called_manifests_has_blobs_too() -> None:
+    ref = parse_path(f"acme/dependency_proxy/containers/manifests/blobs/{DIGEST}")
+    assert (ref.image, ref.kind, ref.reference) == ("manifests", Kind.BLOB, DIGEST)
+
+
+@pytest.mark.parametrize("suffix", [".sig", ".att", ".sbom", ""])
+def test_cosign_style_tags_are_tags(suffix: str) -> None:
+    tag = DIGEST.replace(":", "-") + suffix
+    ref = parse_path(f"acme/dependency_proxy/containers/alpine/manifests/{tag}")
+    assert (ref.kind, ref.reference, ref.is_digest) == (Kind.MANIFEST, tag, False)
+
+
+def test_tags_list_and_referrers() -> None:
+    tags = parse_path("acme/dependency_proxy/containers/bitnami/redis/tags/list")
+    assert (tags.image, tags.kind, tags.reference) == ("bitnami/redis", Kind.TAGS, "list")
+    referrers = parse_path(f"acme/dependency_proxy/containers/alpine/referrers/{DIGEST}")
+    assert (referrers.kind, referrers.reference) == (Kind.REFERRERS, DIGEST)
+
+
+@pytest.mark.parametrize(
+    ("reference", "part"),
+    [("bad!tag", "reference"), ("-x", "reference"), ("sha256:XYZ", "digest"), ("md5:a", "digest")],
+)
+def test_which_part_of_a_manifest_reference_is_wrong(reference: str, part: str) -> None:
+    with pytest.raises(InvalidReference) as raised:
+        parse_path(f"acme/dependency_proxy/containers/alpine/manifests/{reference}")
+    assert raised.value.part == part
+
+
 @pytest.mark.parametrize(
     "path",
     [

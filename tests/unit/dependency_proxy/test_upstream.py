@@ -36,7 +36,9 @@ MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": 
 
 
 def credentials(username: str, password: str) -> UpstreamCredentials:
-    return UpstreamCredentials(username, password, fingerprint(TEST_SECRET, username, password))
+    return UpstreamCredentials(
+        username, password, fingerprint(TEST_SECRET, username, password, "http://upstream.test")
+    )
 
 
 ALICE = credentials("alice", "alice-secret")
@@ -306,8 +308,15 @@ async def test_one_segment_names_live_under_library(
     paths = [request.path for request in upstream.received("manifest")]
     assert "/v2/library/alpine/manifests/3.20" in paths
     assert "/v2/acme/tools/cli/manifests/1" in paths
-    assert UpstreamClient.upstream_name("alpine") == "library/alpine"
-    assert UpstreamClient.upstream_name("bitnami/redis") == "bitnami/redis"
+    assert client.upstream_name("alpine") == "library/alpine"
+    assert client.upstream_name("bitnami/redis") == "bitnami/redis"
+    # The library/ rule is Docker Hub's: another registry gets the name as it is.
+    other = UpstreamClient(upstream.url, docker_hub=False)
+    try:
+        assert other.upstream_name("alpine") == "alpine"
+        assert other.repository("alpine") == f"{upstream.url}/alpine"
+    finally:
+        await other.aclose()
 
 
 async def test_head_gives_digest_type_and_size(
