@@ -1,6 +1,8 @@
 """`docker login` and `docker pull` through a live Dockyard with the real Docker engine
-(Debian's docker.io), from the real reference registry: what docker prints when
-things go right and when they go wrong, and what the server log says meanwhile.
+(Debian's docker.io), from the real reference registry, with a personal access token
+and a deploy token: what docker prints when things go right and when they go wrong
+(a refused group, a missing image, a pull after `docker logout`), and what the server
+log says meanwhile.
 
 The engine is the session's (`dockerd` in conftest.py); each test's client has
 its own config folder, so credentials never carry over.
@@ -123,3 +125,38 @@ def test_an_image_the_upstream_refuses_may_be_missing_or_need_credentials(
         f"exist upstream ({reference_registry_session.host}), or needs upstream credentials: "
         "an Owner can set them in the group's Dependency Proxy settings"
     )
+
+
+def test_a_deploy_token_logs_in_and_pulls_and_after_logout_the_pull_is_refused(
+    dockerd: Dockerd,
+    tmp_path: Path,
+    server: DockyardServer,
+    alice: Account,
+    seeded_images: SeededImages,
+) -> None:
+    # A deploy token of the parent group pulls in its subgroup, as GitLab's do.
+    created = server.cli(
+        "deploy-token",
+        "create",
+        "acme",
+        "--name",
+        "docker-ci",
+        "--scopes",
+        "read_registry,write_registry",
+    )
+    client = dockerd.client(tmp_path / "deploy-config")
+    login = client.login(server.host, created["username"], created["token"])
+    assert login.returncode == 0, login.stderr
+    prefix = server.prefix(alice.group)
+    reference = f"{prefix}/alpine:3.19"
+    pulled = client.pull(reference)
+    assert pulled.returncode == 0, pulled.stderr
+    assert ours(client, prefix, "alpine:3.19") == [f"{prefix}/alpine@{seeded_images.alpine.digest}"]
+    client.remove_image(reference)
+
+    assert client.logout(server.host).returncode == 0
+    refused = client.pull(reference)
+    assert refused.returncode != 0
+    # docker shows the registry's own words: log in again.
+    assert "unauthorized: authentication required: use docker login" in refused.stderr
+    assert client.run("image", "inspect", reference).returncode != 0  # nothing pulled
