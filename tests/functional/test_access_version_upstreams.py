@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from app import access_version
+from app.accounts.authentication import load_principal
 from app.accounts.principal import Principal
 from app.config import Settings
 from app.dependency_proxy.group_settings import setting_for
@@ -16,6 +17,7 @@ from app.dependency_proxy.services.authorize_pull import authorize_pull
 from app.dependency_proxy.services.remove_upstream import remove_upstream
 from app.dependency_proxy.upstream_lists import set_docker_hub_credentials
 from app.groups import records as groups
+from app.groups.deploy_tokens import create_deploy_token
 
 pytestmark = pytest.mark.usefixtures("database")
 
@@ -38,11 +40,22 @@ async def test_every_upstream_change_moves_the_access_version(settings: Settings
 
 
 async def test_a_granted_pull_sees_an_upstream_added_to_the_parent(settings: Settings) -> None:
+    # A deploy token's grant is kept per process (the operator's never is), so the
+    # second pull below is answered from memory unless the version moved.
     acme = await groups.create_group("acme")
     await groups.create_group("acme/platform")
     operator = Principal.operator()
-    before = await authorize_pull(operator, "acme/platform", settings)
+    token = await create_deploy_token(operator, acme, "ci", "read_registry,write_registry")
+
+    async def pull() -> list[str]:
+        # Each request loads its principal afresh, as the registry surface does.
+        principal = await load_principal("deploy_token", token.deploy_token.id)
+        assert principal is not None
+        granted = await authorize_pull(principal, "acme/platform", settings)
+        return [entry.name for entry in granted.upstreams]
+
+    before = await pull()
+    assert await pull() == before  # kept
     await add_upstream(operator, acme, settings, url="https://quay.io", name="quay")
-    after = await authorize_pull(operator, "acme/platform", settings)
-    assert [entry.name for entry in after.upstreams] != [e.name for e in before.upstreams]
-    assert "quay" in [entry.name for entry in after.upstreams]
+    after = await pull()
+    assert "quay" not in before and "quay" in after
