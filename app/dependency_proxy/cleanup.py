@@ -107,9 +107,9 @@ async def _release_stale_claims(now: datetime) -> None:
 def _oldest_marked(table: str, lock_rows: bool) -> str:
     """The next batch of marked rows, oldest mark first, on the (status, updated_at, id) index."""
     skip = " FOR UPDATE SKIP LOCKED" if lock_rows else ""
-    return (
-        f"id IN (SELECT id FROM {table} WHERE status = {PENDING}"
-        f" ORDER BY updated_at, id LIMIT {batch_size()}{skip})"
+    return sql.ids_in(
+        f"SELECT id FROM {table} WHERE status = {PENDING}"
+        f" ORDER BY updated_at, id LIMIT {batch_size()}{skip}"
     )
 
 
@@ -128,10 +128,11 @@ def _expired(table: str, lock_rows: bool, first: int, spared: tuple[str, int] | 
     kept = ""
     if spared is not None and spared[1]:
         kept = f" AND {spared[0]} NOT IN ({sql.in_list(range(spared[1]), first + 2)})"
-    return (
-        f"id IN (SELECT id FROM {table} WHERE group_id = {group} AND status = {DEFAULT}"
-        f" AND read_at <= {cutoff}{kept} LIMIT {batch_size()}{skip}) AND read_at <= {cutoff}"
+    chosen = sql.ids_in(
+        f"SELECT id FROM {table} WHERE group_id = {group} AND status = {DEFAULT}"
+        f" AND read_at <= {cutoff}{kept} LIMIT {batch_size()}{skip}"
     )
+    return f"{chosen} AND read_at <= {cutoff}"
 
 
 async def _delete_manifests(batch: str, *values: Any) -> int:

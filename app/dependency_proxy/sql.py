@@ -61,6 +61,17 @@ async def changed(sql: str, *values: Any) -> int:
     return len(await fetch(f"{sql} RETURNING 1", *values))
 
 
+def ids_in(subquery: str) -> str:
+    """`id IN (subquery)` for a batch chosen by a LIMITed subquery.
+
+    On PostgreSQL as `id = ANY(ARRAY(subquery))`: the batch is chosen once, then
+    its rows are found by primary key. With `IN`, the planner may join the batch
+    against a sequential scan of the whole table when its statistics are stale
+    (right after a clear marked many rows).
+    """
+    return f"id IN ({subquery})" if is_sqlite() else f"id = ANY(ARRAY({subquery}))"
+
+
 def in_list(values: Sequence[Any], start: int) -> str:
     """`$start, $start+1, …` for an IN list of `values` bound after `start - 1` others."""
     return ", ".join(f"${number}" for number in range(start, start + len(values)))
