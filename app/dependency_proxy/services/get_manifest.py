@@ -261,9 +261,7 @@ async def _fresh_by_tag(
     if found is None:
         return None
     ident, content, media_type, digest, read_at = found
-    if _older_than(read_at, now - READ_AT_RESOLUTION):
-        await Manifest.filter(id=ident).update(read_at=now)
-    return ManifestResult(content=bytes(content), digest=digest, media_type=media_type, cache="HIT")
+    return await _local_hit(ident, content, media_type, digest, read_at)
 
 
 def _revalidation_interval(pull: PullContext, candidate: Candidate) -> timedelta:
@@ -338,6 +336,14 @@ async def _hit_by_digest(group_id: int, image: str, digest: str) -> ManifestResu
     if found is None:
         return None
     ident, content, media_type, read_at = found
+    return await _local_hit(ident, content, media_type, digest, read_at)
+
+
+async def _local_hit(
+    ident: int, content: bytes, media_type: str, digest: str, read_at: object
+) -> ManifestResult:
+    """A HIT from a row read on the event loop; its read_at moves on only when it is
+    older than READ_AT_RESOLUTION (one write per row per interval, not per pull)."""
     now = clock.now()
     if _older_than(read_at, now - READ_AT_RESOLUTION):
         await Manifest.filter(id=ident).update(read_at=now)
