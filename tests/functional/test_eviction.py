@@ -9,7 +9,9 @@ import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 
 from app import clock, metrics
 from app.accounts.principal import Principal
@@ -25,6 +27,7 @@ from app.groups.models import AccessLevel, Group
 from app.instance.services import get_instance_settings, update_instance_settings
 from tests.functional.test_cache_images import dockyard, member, named
 from tests.functional.test_cleanup import START, CleanupRuntime
+from tests.functional.test_metrics import admin_and_user_tokens
 from tests.support.image_rows import cache_manifest, image_manifest, sha256, store_blob
 
 OPERATOR = Principal.operator()
@@ -232,3 +235,35 @@ async def test_cli_sets_the_limit_and_evict_dry_run_says_what_would_go_and_why(
     assert await images_of(acme) == {"newest"}
     removed = await dockyard(settings, "cache", "limit", "acme", "none")
     assert removed.stdout.strip() == "acme has no size limit"
+
+
+async def test_metrics_count_evictions_and_show_the_disk_against_the_budget(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    cache = app.state.cache
+    runtime = CleanupRuntime(settings=app.state.settings, store=cache.store)
+    acme = await groups.create_group("acme")
+    await pulled(runtime, acme, "old", timedelta(days=2))
+    await pulled(runtime, acme, "new", timedelta(days=1))
+    await update_instance_settings(OPERATOR, app.state.settings, disk_budget_bytes=800 * KIB)
+    admin, _ = await admin_and_user_tokens()
+
+    def sample(text: str, name: str) -> float:
+        found = [line for line in text.splitlines() if line.startswith(name + " ")]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    before = (await client.get("/metrics", headers={"PRIVATE-TOKEN": admin})).text
+    evicted = 'dockyard_evicted_images_total{reason="instance_budget"}'
+    result = await run_cleanup_once(cache)
+    after = (await client.get("/metrics", headers={"PRIVATE-TOKEN": admin})).text
+
+    assert result.images_evicted == 1
+    assert sample(after, evicted) == sample(before, evicted) + 1
+    evicted_bytes = 'dockyard_evicted_bytes_total{reason="instance_budget"}'
+    assert sample(after, evicted_bytes) - sample(before, evicted_bytes) == result.bytes_evicted > 0
+    assert sample(after, "dockyard_disk_budget_bytes") == 800 * KIB
+    assert 0 < sample(after, "dockyard_cache_bytes") <= 800 * KIB
+    assert sample(after, "dockyard_data_dir_free_bytes") > 0
+    assert sample(after, "dockyard_data_dir_size_bytes") >= sample(
+        after, "dockyard_data_dir_free_bytes"
+    )
