@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from app.dependency_proxy import cached_images
+from app.dependency_proxy import cached_images, sql
 from app.dependency_proxy.models import Blob, GroupCacheTotals, GroupSetting, Manifest
 from app.dependency_proxy.pins import protected_of
 from app.dependency_proxy.references import blob_digests
@@ -169,6 +169,8 @@ async def _load(
 
 
 async def _totals(group_ids: Sequence[int] | None) -> dict[int, int]:
+    if group_ids is not None and not group_ids:
+        return {}
     query = (
         GroupCacheTotals.all()
         if group_ids is None
@@ -268,7 +270,11 @@ async def plan_eviction(
         for ident, limit in await limits.values_list("group_id", "size_limit_bytes")
     }
     work = _Pass(now, in_flight)
-    work.totals = await _totals([group_id] if group_id is not None else None)
+    # Every group's totals only when the instance's size matters (a budget, a full
+    # disk); otherwise those of the groups with a limit: a pass under every limit
+    # reads a few rows.
+    whole = group_id is None and bool(budget or space_needed)
+    work.totals = await _totals(None if whole else sorted(limited))
     work.paths = await _paths(list(work.totals))
     over: list[Overrun] = []
     still: list[Overrun] = []
@@ -333,12 +339,17 @@ async def _kept_blobs(group_id: int, now: datetime) -> set[str]:
 
 
 async def instance_size() -> int:
-    """The instance's cached bytes as the groups' totals count them."""
-    return sum((await _totals(None)).values())
+    """The instance's cached bytes as the groups' totals count them (one row per group)."""
+    rows = await sql.fetch(
+        "SELECT COALESCE(SUM(manifest_bytes + blob_bytes), 0) AS size"
+        " FROM dependency_proxy_group_totals"
+    )
+    return int(rows[0]["size"])
 
 
 def why(item: Eviction | Overrun) -> str:
-    """`over group limit 1.0 GiB`, `over instance budget 10.0 GiB`, `disk full`."""
+    """`over group limit 1.00 GiB`, `over instance budget 10.00 GiB`, `disk full: …`
+    (sizes as the pages show them)."""
     limit = human_size(item.limit_bytes)
     if item.reason == GROUP_LIMIT:
         return f"over group limit {limit}"
@@ -351,6 +362,6 @@ def human_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+            return f"{int(value)} B" if unit == "B" else f"{value:.2f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")

@@ -66,7 +66,7 @@ def test_pulls_past_the_group_limit_evict_the_least_recently_pulled_never_the_pi
         a_day_earlier(server.data_dir / "dockyard.sqlite3")
         dry = server.cli("cache", "evict", "--dry-run")
         assert [(item["image"], item["why"]) for item in dry["evicted"]] == [
-            ("evict-first:1", "over group limit 2.0 MiB")
+            ("evict-first:1", "over group limit 2.00 MiB")
         ]
         done = server.cli("cache", "evict")
         assert [item["image"] for item in done["evicted"]] == ["evict-first:1"]

@@ -219,14 +219,14 @@ async def test_cli_sets_the_limit_and_evict_dry_run_says_what_would_go_and_why(
 
     dry = json.loads((await dockyard(settings, "cache", "evict", "--dry-run", "--json")).stdout)
     assert [(item["group"], item["image"], item["why"]) for item in dry["evicted"]] == [
-        ("acme", "oldest:1", "over group limit 1.0 MiB")
+        ("acme", "oldest:1", "over group limit 1.00 MiB")
     ]
     assert dry["evicted"][0]["last_pulled"].startswith(str((START - timedelta(days=3)).date()))
     assert dry["evicted"][0]["size_bytes"] > 512 * KIB
     assert dry["over"][0]["group"] == "acme" and dry["still_over"] == []
     text = (await dockyard(settings, "cache", "evict", "acme", "--dry-run")).stdout
     assert text.startswith("would evict acme oldest:1 (")
-    assert text.strip().endswith("UTC): over group limit 1.0 MiB")
+    assert text.strip().endswith("UTC): over group limit 1.00 MiB")
     assert await images_of(acme) == {"oldest", "newest"}  # nothing went
 
     done = json.loads((await dockyard(settings, "cache", "evict", "--json")).stdout)
