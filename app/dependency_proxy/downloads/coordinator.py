@@ -279,6 +279,8 @@ class BlobDownloads:
                     self._abandon(download, exc)
                     raise
                 full = out_of_space(download.size)
+                # Without a Content-Length: room for at least what had arrived.
+                full.needed = full.needed or download.written
                 self._abandon(download, full)
                 raise full from exc
             except BaseException as exc:
