@@ -65,6 +65,8 @@ class Settings:
     manifest_max_bytes: int = 4 * MIB
     blob_max_bytes: int = 10 * GIB
     cleanup_interval_seconds: int = 300
+    # The instance's disk budget for cached bytes (0: none); admins may override it.
+    disk_budget: int = 0
     tags_list_cache_seconds: int = 60  # a tag list page is reused this long (0: always ask)
     negative_cache_seconds: int = 60  # an upstream 404 for a tag is remembered this long
     metrics_token: str = ""
@@ -144,6 +146,23 @@ def _parse_non_negative_int(value: str) -> int:
     if number < 0:
         raise ValueError("must be zero or more")
     return number
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*((?:[kmgtp]i?)?b?)", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
+
+
+def parse_size(value: str) -> int:
+    """Bytes from `10GiB`, `500 MB`, `1.5TiB` or a plain number of bytes (the one rule,
+    for the settings, the CLI, pages and GraphQL). Binary units (KiB) are powers of
+    1024, decimal ones (KB) of 1000; ValueError says what is wrong."""
+    match = _SIZE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"{value.strip()!r} is not a size (say 10GiB, 500MB or bytes)")
+    number, unit = match.group(1), (match.group(2) or "").lower().rstrip("b")
+    binary = unit.endswith("i")
+    factor = 1024 ** ("kmgtp".index(unit[0]) + 1) if binary else _SIZE_UNITS[unit]
+    return int(float(number) * factor) if "." in number else int(number) * factor
 
 
 def _parse_positive_float(value: str) -> float:
@@ -233,6 +252,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "manifest_max_bytes": _parse_positive_int,
     "blob_max_bytes": _parse_positive_int,
     "cleanup_interval_seconds": _parse_positive_int,
+    "disk_budget": parse_size,
     "tags_list_cache_seconds": _parse_non_negative_int,
     "negative_cache_seconds": _parse_non_negative_int,
     "metrics_token": str,

@@ -4,6 +4,7 @@ endpoint that serves them is the API surface's (`app/api/metrics.py`)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,6 +44,18 @@ bytes_served = Counter(
     ["source"],
     registry=registry,
 )
+evicted_images = Counter(
+    "dockyard_evicted_images",
+    "Cached images evicted by the size limits, by reason (group_limit, instance_budget, disk_full)",
+    ["reason"],
+    registry=registry,
+)
+evicted_bytes = Counter(
+    "dockyard_evicted_bytes",
+    "Bytes the evicted images took in their groups' totals, by reason",
+    ["reason"],
+    registry=registry,
+)
 
 # `dockyard_instance_info{name="..."} 1`: which instance a scrape came from, for
 # joining with other series when several run behind one load balancer.
@@ -73,6 +86,7 @@ class RuntimeCollector:
             "Blob downloads from the upstream now running in this process",
             value=runtime.downloads.active_count,
         )
+        yield from _disk(runtime)
         rate_limit = runtime.upstream.rate_limit
         if rate_limit is not None and rate_limit.remaining is not None:
             remaining = GaugeMetricFamily(
@@ -82,6 +96,38 @@ class RuntimeCollector:
             )
             remaining.add_metric([runtime.settings.upstream_url], rate_limit.remaining)
             yield remaining
+
+
+def _disk(runtime: Any) -> Iterator[Metric]:
+    """Free space of the data folder, and the cache's size against its budget (as the
+    last eviction pass measured them: the budget may be an admin's, in the database)."""
+    try:
+        found = os.statvfs(runtime.settings.data_dir)
+    except OSError:
+        pass
+    else:
+        yield GaugeMetricFamily(
+            "dockyard_data_dir_free_bytes",
+            "Free space of the file system holding the data folder",
+            value=found.f_bavail * found.f_frsize,
+        )
+        yield GaugeMetricFamily(
+            "dockyard_data_dir_size_bytes",
+            "Size of the file system holding the data folder",
+            value=found.f_blocks * found.f_frsize,
+        )
+    usage = runtime.cache.usage
+    if usage is not None:
+        yield GaugeMetricFamily(
+            "dockyard_cache_bytes",
+            "Bytes the groups' caches hold (their totals summed), at the last eviction pass",
+            value=usage[0],
+        )
+        yield GaugeMetricFamily(
+            "dockyard_disk_budget_bytes",
+            "The instance's disk budget for cached bytes (0: none), at the last eviction pass",
+            value=usage[1],
+        )
 
 
 runtime_collector = RuntimeCollector()

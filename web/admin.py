@@ -14,6 +14,8 @@ from starlette.routing import Route
 
 from app.accounts import token_lifetime, users
 from app.accounts.principal import Principal
+from app.config import parse_size
+from app.dependency_proxy.eviction import free_bytes, instance_size
 from app.dependency_proxy.services.group_cache import get_cache_totals_of_groups
 from app.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
 from app.groups import services as groups
@@ -45,7 +47,11 @@ async def _page(
             "dependency_proxy_enabled": current.dependency_proxy_enabled,
             "registry_token_expire_minutes": str(current.registry_token_expire_minutes),
             "max_token_lifetime_days": str(max_days) if max_days else "",
+            "disk_budget": (
+                "" if current.disk_budget_from_setting else _budget_text(current.disk_budget_bytes)
+            ),
         },
+        "disk": await _disk(request, current.disk_budget_bytes),
         "settings_error": None,
         "users": user_list,
         "user_form": {},
@@ -56,6 +62,47 @@ async def _page(
     }
     context.update(extra)
     return render(request, "admin.html", context, status_code=status_code, principal=principal)
+
+
+def _budget_text(size: int) -> str:
+    if size == 0:
+        return "none"
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+@dataclass(frozen=True)
+class DiskUse:
+    """The cache against its budget, and the data folder's disk."""
+
+    cached_bytes: int
+    budget_bytes: int  # 0: none
+    setting_bytes: int  # DOCKYARD_DISK_BUDGET
+    free_bytes: int | None  # None: the data folder cannot be looked at
+
+
+async def _disk(request: Request, budget: int) -> DiskUse:
+    settings = request.app.state.settings
+    try:
+        free: int | None = free_bytes(settings.data_dir)
+    except OSError:
+        free = None
+    return DiskUse(await instance_size(), budget, settings.disk_budget, free)
+
+
+def _parse_budget(value: str) -> tuple[int | None, bool]:
+    """(budget, back to the setting): empty follows DOCKYARD_DISK_BUDGET, `none` or 0 is
+    no budget."""
+    if not value:
+        return None, True
+    if value.lower() == "none":
+        return 0, False
+    try:
+        return parse_size(value), False
+    except ValueError as error:
+        raise InvalidInput(f"Disk budget: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -107,6 +154,7 @@ async def update_settings(request: Request, principal: Principal) -> Response:
         "dependency_proxy_enabled": checked(form, "dependency_proxy_enabled"),
         "registry_token_expire_minutes": text(form, "registry_token_expire_minutes"),
         "max_token_lifetime_days": text(form, "max_token_lifetime_days"),
+        "disk_budget": text(form, "disk_budget"),
     }
     try:
         minutes = parse_int_field(
@@ -126,11 +174,14 @@ async def update_settings(request: Request, principal: Principal) -> Response:
             if max_days_text
             else None
         )
+        budget, budget_from_setting = _parse_budget(str(values["disk_budget"]))
         await instance.update_instance_settings(
             principal,
             request.app.state.settings,
             dependency_proxy_enabled=bool(values["dependency_proxy_enabled"]),
             registry_token_expire_minutes=minutes,
+            disk_budget_bytes=budget,
+            disk_budget_from_setting=budget_from_setting,
         )
         await token_lifetime.set_max_lifetime(principal, max_days)
     except InvalidInput as error:

@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.accounts.principal import Principal
+from app.config import parse_size
+from app.dependency_proxy.eviction import RECENT
 from app.dependency_proxy.services.group_cache import CacheSummary, get_owner_cache_summary
 from app.dependency_proxy.services.list_upstreams import list_upstreams
 from app.dependency_proxy.services.update_settings import (
@@ -59,9 +61,12 @@ async def page(
         },
         "ttl_form": {"enabled": summary.ttl_enabled, "ttl": str(summary.ttl_days)},
         "credentials_form": {"identity": summary.identity or ""},
+        "limit_form": {"size_limit": _size_text(summary.size_limit_bytes)},
+        "limit_error": None,
         "proxy_error": None,
         "ttl_error": None,
         "credentials_error": None,
+        "recent_minutes": RECENT.seconds // 60,
         "revalidation_max": REVALIDATION_INTERVAL_MAX,
         "ttl_max": TTL_MAX_DAYS,
         "is_owner": True,
@@ -132,6 +137,44 @@ async def save_ttl(request: Request, principal: Principal, group: Group) -> Resp
     return back(group)
 
 
+def _size_text(size: int | None) -> str:
+    """A limit as the form shows it: whole GiB or MiB when it is one, else bytes."""
+    if size is None:
+        return ""
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+async def save_size_limit(request: Request, principal: Principal, group: Group) -> Response:
+    form = await request.form()
+    value = text(form, "size_limit")
+    try:
+        try:
+            size = parse_size(value) if value else None
+        except ValueError as error:
+            raise InvalidInput(f"Size limit: {error}") from None
+        await update_dependency_proxy_settings(
+            principal,
+            group,
+            request.app.state.settings,
+            size_limit_bytes=size,
+            remove_size_limit=size is None,
+        )
+    except InvalidInput as error:
+        return await page(
+            request,
+            principal,
+            group,
+            status_code=400,
+            limit_form={"size_limit": value},
+            limit_error=sentence(error.message),
+        )
+    flash(request, SAVED)
+    return back(group)
+
+
 async def save_credentials(request: Request, principal: Principal, group: Group) -> Response:
     form = await request.form()
     identity = text(form, "identity")
@@ -174,4 +217,5 @@ pages = {
     ("POST", PAGE): save_proxy,
     ("POST", f"{PAGE}/ttl"): save_ttl,
     ("POST", f"{PAGE}/credentials"): save_credentials,
+    ("POST", f"{PAGE}/size_limit"): save_size_limit,
 }

@@ -45,7 +45,7 @@ def cache_clear(group_path: str, as_json: bool) -> None:
 @cache.command("cleanup")
 @json_option
 def cache_cleanup(as_json: bool) -> None:
-    """Run the TTL expiry and the deletion passes now."""
+    """Run the deletion, TTL expiry and eviction (size limits) passes now."""
     from app.dependency_proxy.cache import PullThroughCache
     from app.dependency_proxy.cleanup import CleanupResult, run_cleanup_once
 
@@ -61,7 +61,8 @@ def cache_cleanup(as_json: bool) -> None:
     text = (
         f"expired {result.manifests_expired} manifests and {result.blobs_expired} blobs; "
         f"deleted {result.manifests_deleted} manifests, {result.blobs_deleted} blobs "
-        f"and {result.files_deleted} files; {result.failed} failed"
+        f"and {result.files_deleted} files; {result.failed} failed; "
+        f"evicted {result.images_evicted} images over the size limits"
     )
     emit(as_json, asdict(result), text)
 

@@ -63,6 +63,24 @@ class PullThroughCache:
     tag_lists: ShortCache[TagPage] = field(default_factory=lambda: ShortCache(60))
     missing_tags: ShortCache[bool] = field(default_factory=lambda: ShortCache(60))
     referrer_lists: ShortCache[FetchedReferrers] = field(default_factory=lambda: ShortCache(60))
+    # DOCKYARD_DISK_BUDGET (0: none); an admin's instance setting overrides it.
+    disk_budget: int = 0
+    # Set when a download found the disk full: the cleanup worker runs the eviction
+    # pass at once instead of waiting for its interval (`cleanup.py`).
+    eviction_wanted: asyncio.Event = field(default_factory=asyncio.Event)
+    # Bytes the last full-disk failures needed beyond what was free (the eviction
+    # pass frees at least that much even under every limit), reset by the pass.
+    space_needed: int = 0
+    # What the last eviction pass measured, for the metrics: (cached bytes, budget).
+    usage: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        self.downloads.on_out_of_space = self.want_space
+
+    def want_space(self, needed: int) -> None:
+        """A download failed for want of `needed` bytes: evict now."""
+        self.space_needed = max(self.space_needed, needed)
+        self.eviction_wanted.set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PullThroughCache:
@@ -93,6 +111,7 @@ class PullThroughCache:
             tag_lists=ShortCache(settings.tags_list_cache_seconds),
             missing_tags=ShortCache(settings.negative_cache_seconds),
             referrer_lists=ShortCache(settings.tags_list_cache_seconds),
+            disk_budget=settings.disk_budget,
         )
 
     def client_for(self, url: str, docker_hub: bool) -> UpstreamClient:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from tortoise.transactions import in_transaction
+
 from app import clock
 from app.accounts.principal import Principal
 from app.dependency_proxy import sql
@@ -174,6 +176,24 @@ async def release_blobs(group_id: int, digests: set[str]) -> int:
         ),
         "releasing an image's blobs",
     )
+
+
+async def remove_rows(group_id: int, rows: Iterable[Manifest], *, keep: Iterable[str] = ()) -> int:
+    """Delete a group's manifest rows and release the blobs they name that no other
+    live manifest of the group names (nor `keep`); how many blob rows were released.
+
+    Deleting one image and evicting images both come here."""
+    rows = list(rows)
+    ids = {row.id for row in rows}
+    named: set[str] = set()
+    for row in rows:
+        named |= blob_digests(bytes(row.content))
+    async with in_transaction():
+        await Manifest.filter(id__in=sorted(ids)).delete()
+    # After the rows are gone: a manifest pulled meanwhile that names a blob
+    # is seen here and keeps it (a pull never uses a marked row anyway).
+    in_use = await blobs_in_use(group_id, named, skip=ids)
+    return await release_blobs(group_id, named - in_use - set(keep))
 
 
 async def owned_rows(principal: Principal, ref: ManifestRef) -> tuple[Group, list[Manifest]]:

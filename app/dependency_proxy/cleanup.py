@@ -21,18 +21,30 @@ the work); a statement that finds SQLite locked by another process is retried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
-from app import clock
+from app import clock, metrics
 from app.dependency_proxy import clearing, sql
+from app.dependency_proxy.eviction import (
+    Eviction,
+    EvictionPlan,
+    apply_eviction,
+    free_bytes,
+    instance_size,
+    plan_eviction,
+    why,
+)
 from app.dependency_proxy.models import CacheStatus, ImageTtlGroupPolicy
 from app.dependency_proxy.pins import protected_of
 from app.dependency_proxy.storage import Removal
+from app.instance.services import disk_budget
 
 log = logging.getLogger("dockyard.cleanup")
 
@@ -66,6 +78,13 @@ class Cache(Protocol):
     @property
     def downloads(self) -> InFlight: ...
 
+    # The size limits' part (`eviction.py`): DOCKYARD_DISK_BUDGET, the full-disk
+    # signal of the downloads, and what the last pass measured (for /metrics).
+    disk_budget: int
+    eviction_wanted: asyncio.Event
+    space_needed: int
+    usage: tuple[int, int] | None
+
     async def sweep(self) -> None: ...
 
 
@@ -77,6 +96,8 @@ class CleanupResult:
     blobs_deleted: int = 0
     files_deleted: int = 0  # files that existed and were removed
     failed: int = 0
+    images_evicted: int = 0  # size limits (`eviction.py`)
+    bytes_evicted: int = 0
 
 
 async def _write(sql_text: str, *values: Any) -> int:
@@ -266,6 +287,57 @@ async def expire_entries(
     return manifests, blobs
 
 
+@dataclass(frozen=True)
+class EvictionResult:
+    plan: EvictionPlan
+    evicted: tuple[Eviction, ...] = ()  # what went (the plan less what was pulled meanwhile)
+    blobs_released: int = 0
+    blobs_deleted: int = 0
+    files_deleted: int = 0
+    failed: int = 0
+
+
+async def evict_over_limits(
+    cache: Cache, *, group_id: int | None = None, dry_run: bool = False
+) -> EvictionResult:
+    """The size limits' pass (`eviction.py`): plan, evict, then delete the released
+    rows and unused files at once, so the space is really free when it returns."""
+    now = clock.now()
+    budget = await disk_budget(cache.disk_budget)
+    needed, cache.space_needed = cache.space_needed, 0
+    cache.eviction_wanted.clear()
+    shortfall = 0
+    if needed and group_id is None:
+        # A bucket's quota cannot be asked: free what the download needed.
+        spool = getattr(cache.store, "spool_dir", None)
+        if isinstance(spool, Path) and getattr(cache.store, "keeps_files", False):
+            shortfall = max(0, needed - free_bytes(spool))
+        else:
+            shortfall = needed
+    plan = await plan_eviction(
+        now, cache.downloads.in_flight_of, budget=budget, group_id=group_id, space_needed=shortfall
+    )
+    if dry_run or not plan.evictions:
+        cache.usage = (await instance_size(), budget)
+        return EvictionResult(plan)
+    evicted, released = await apply_eviction(plan, now)
+    blobs = await delete_blobs(cache.store, cache.downloads, not sql.is_sqlite())
+    for item in evicted:
+        metrics.evicted_images.labels(item.reason).inc()
+        metrics.evicted_bytes.labels(item.reason).inc(item.size_bytes)
+    for item in evicted:
+        log.info(
+            "evicted %s from %s (%d bytes, last pulled %s): %s",
+            item.image,
+            item.group_path,
+            item.size_bytes,
+            item.last_pulled.isoformat(),
+            why(item),
+        )
+    cache.usage = (await instance_size(), budget)
+    return EvictionResult(plan, tuple(evicted), released, blobs.deleted, blobs.files, blobs.failed)
+
+
 async def run_cleanup_once(cache: Cache) -> CleanupResult:
     """Finish abandoned clears, delete everything marked, then what the TTL policies expire,
     then sweep what dead writers left (spool files, incomplete uploads).
@@ -280,21 +352,26 @@ async def run_cleanup_once(cache: Cache) -> CleanupResult:
     manifests_deleted = await delete_manifests(lock_rows)
     blobs = await delete_blobs(store, downloads, lock_rows)
     manifests_expired, expired = await expire_entries(now, store, downloads, lock_rows)
+    evicted = await evict_over_limits(cache)
     await cache.sweep()
     return CleanupResult(
         manifests_expired=manifests_expired,
         blobs_expired=expired.deleted + expired.failed,
         manifests_deleted=manifests_deleted + manifests_expired,
-        blobs_deleted=blobs.deleted + expired.deleted,
-        files_deleted=blobs.files + expired.files,
-        failed=blobs.failed + expired.failed,
+        blobs_deleted=blobs.deleted + expired.deleted + evicted.blobs_deleted,
+        files_deleted=blobs.files + expired.files + evicted.files_deleted,
+        failed=blobs.failed + expired.failed + evicted.failed,
+        images_evicted=len(evicted.evicted),
+        bytes_evicted=sum(item.size_bytes for item in evicted.evicted),
     )
 
 
 async def run_cleanup_forever(cache: Cache, interval_seconds: float) -> None:
-    """Started by the lifespan: waits one interval, then cleans up, forever."""
+    """Started by the lifespan: cleans up every interval, forever, and at once when a
+    download found the disk full (the eviction pass makes room)."""
     while True:
-        await asyncio.sleep(interval_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(cache.eviction_wanted.wait(), interval_seconds)
         try:
             result = await run_cleanup_once(cache)
         except Exception:  # keep the worker alive; the next round retries

@@ -70,6 +70,15 @@ class DownloadFailed(DependencyProxyError):
     """A blob download broke off (stream cut, mismatch, size cap); nothing was cached."""
 
 
+class OutOfSpace(DownloadFailed):
+    """The data folder's disk (or the bucket's quota) is full: the blob could not be
+    stored. Nothing partial is kept; the eviction pass is asked to free space."""
+
+    def __init__(self, message: str, needed: int = 0) -> None:
+        super().__init__(message)
+        self.needed = needed
+
+
 class NoUpstreamForHost(NotFound):
     """A host-qualified image (`ghcr.io/owner/tool`) whose host is none of the
     group's upstreams: 404 NAME_UNKNOWN, the message naming the host."""

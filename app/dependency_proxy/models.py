@@ -31,6 +31,9 @@ class GroupSetting(Model):
     # The group's Docker Hub credentials live on its upstream list (`Upstream`).
     # Seconds during which a cached tag is served without a revalidating HEAD.
     revalidation_interval = fields.IntField(default=0)
+    # The most the group's cache may hold (bytes, as its totals count them); None:
+    # no limit. Over it, `eviction.py` evicts the least recently pulled images.
+    size_limit_bytes = fields.BigIntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

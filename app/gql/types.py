@@ -131,6 +131,11 @@ class DependencyProxySetting:
     revalidation_interval: int = strawberry.field(
         description="Dockyard: seconds a cached tag is served without asking the upstream."
     )
+    size_limit_bytes: BigInt | None = strawberry.field(
+        default=None,
+        description="Dockyard: the most the group's cache may hold, in bytes; over it the "
+        "least recently pulled images are evicted. Null: no limit.",
+    )
 
     @classmethod
     def of_row(cls, setting: GroupSetting, identity: str | None) -> DependencyProxySetting:
@@ -138,6 +143,7 @@ class DependencyProxySetting:
             enabled=setting.enabled,
             identity=identity,
             revalidation_interval=setting.revalidation_interval,
+            size_limit_bytes=setting.size_limit_bytes,
         )
 
     @classmethod
@@ -146,6 +152,9 @@ class DependencyProxySetting:
             enabled=summary.enabled,
             identity=summary.identity,
             revalidation_interval=summary.revalidation_interval,
+            size_limit_bytes=(
+                BigInt(summary.size_limit_bytes) if summary.size_limit_bytes is not None else None
+            ),
         )
 
 

@@ -19,6 +19,9 @@ class InstanceSetting(Model):
     # `app/dependency_proxy/credentials.py`, both or neither, never shown back.
     docker_hub_identity_encrypted = fields.TextField(null=True)
     docker_hub_secret_encrypted = fields.TextField(null=True)
+    # Bytes the whole cache may hold; None: DOCKYARD_DISK_BUDGET (0 there: none),
+    # 0 here: no budget whatever the setting says.
+    disk_budget_bytes = fields.BigIntField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -26,6 +26,10 @@ class InstanceSettings:
     # Encrypted: only the Dependency Proxy's credentials module reads them.
     docker_hub_identity_encrypted: str | None = None
     docker_hub_secret_encrypted: str | None = None
+    # Bytes the whole cache may hold (0: no budget); `disk_budget_from_setting` says
+    # whether it is DOCKYARD_DISK_BUDGET's (no admin override stored).
+    disk_budget_bytes: int = 0
+    disk_budget_from_setting: bool = True
 
 
 async def _row() -> InstanceSetting:
@@ -43,7 +47,18 @@ async def get_instance_settings(settings: Settings) -> InstanceSettings:
         or settings.registry_token_expire_minutes,
         docker_hub_identity_encrypted=row.docker_hub_identity_encrypted,
         docker_hub_secret_encrypted=row.docker_hub_secret_encrypted,
+        disk_budget_bytes=(
+            settings.disk_budget if row.disk_budget_bytes is None else int(row.disk_budget_bytes)
+        ),
+        disk_budget_from_setting=row.disk_budget_bytes is None,
     )
+
+
+async def disk_budget(default: int) -> int:
+    """The instance's disk budget in bytes (0: none): the admin's, else `default`
+    (DOCKYARD_DISK_BUDGET). Read by the eviction pass, not per request."""
+    row = await _row()
+    return default if row.disk_budget_bytes is None else int(row.disk_budget_bytes)
 
 
 async def store_docker_hub_credentials(
@@ -65,9 +80,19 @@ async def update_instance_settings(
     *,
     dependency_proxy_enabled: bool | None = None,
     registry_token_expire_minutes: int | None = None,
+    disk_budget_bytes: int | None = None,
+    disk_budget_from_setting: bool = False,
 ) -> InstanceSettings:
+    """None leaves a value as it is. `disk_budget_bytes` 0 means no budget whatever
+    DOCKYARD_DISK_BUDGET says; `disk_budget_from_setting` goes back to that setting."""
     require_admin(principal, "change instance settings")
+    if disk_budget_bytes is not None and disk_budget_bytes < 0:
+        raise InvalidInput("the disk budget must be a size of 0 (none) or more")
     row = await _row()
+    if disk_budget_from_setting:
+        row.disk_budget_bytes = None
+    elif disk_budget_bytes is not None:
+        row.disk_budget_bytes = disk_budget_bytes
     if dependency_proxy_enabled is not None:
         row.dependency_proxy_enabled = dependency_proxy_enabled
     if registry_token_expire_minutes is not None:

@@ -87,3 +87,30 @@ async def test_delete_and_pins_on_postgres(pg_runtime: CleanupRuntime) -> None:
     assert sorted(left) == ["multi", "multi"]
     statuses = set(await Blob.filter(group_id=acme.id).values_list("status", flat=True))
     assert statuses == {CacheStatus.DEFAULT}
+
+
+async def test_eviction_on_postgres(pg_runtime: CleanupRuntime) -> None:
+    """Group limit and instance budget on PostgreSQL: the same order, the same exclusions,
+    the released blobs deleted by the same pass (`SKIP LOCKED` claims there)."""
+    from app.dependency_proxy.cleanup import evict_over_limits
+    from app.instance.services import update_instance_settings
+    from tests.functional.test_eviction import MIB, images_of, limit, pulled
+
+    acme = await groups.create_group("acme")
+    beta = await groups.create_group("beta")
+    await pulled(pg_runtime, acme, "pinned", timedelta(days=4))
+    await pulled(pg_runtime, acme, "oldest", timedelta(days=3))
+    await pulled(pg_runtime, beta, "other", timedelta(days=2))
+    await pulled(pg_runtime, acme, "newest", timedelta(days=1))
+    await pin_manifest(OPERATOR, ManifestRef(group_id=acme.id, name=ImageName.parse("pinned:1")))
+    await limit(acme, int(1.3 * MIB))
+
+    by_limit = await evict_over_limits(pg_runtime)
+    assert [(item.image, item.reason) for item in by_limit.evicted] == [("oldest:1", "group_limit")]
+    assert by_limit.files_deleted == 2  # its config and its own layer
+    assert await images_of(acme) == {"pinned", "newest"}
+
+    await update_instance_settings(OPERATOR, pg_runtime.settings, disk_budget_bytes=int(1.3 * MIB))
+    by_budget = await evict_over_limits(pg_runtime)
+    assert [(item.group_path, item.image) for item in by_budget.evicted] == [("beta", "other:1")]
+    assert await images_of(beta) == set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -47,6 +48,11 @@ class CleanupRuntime:
     settings: Settings
     store: LocalBlobStore
     downloads: FakeDownloads = field(default_factory=FakeDownloads)
+    # The size limits' part of the cache (see cleanup.Cache).
+    disk_budget: int = 0
+    eviction_wanted: asyncio.Event = field(default_factory=asyncio.Event)
+    space_needed: int = 0
+    usage: tuple[int, int] | None = None
 
     async def sweep(self) -> None:
         """Nothing to sweep: no spools, no uploads."""

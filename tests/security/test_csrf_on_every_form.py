@@ -68,6 +68,7 @@ FORM_CHANGES: dict[str, tuple[str | None, dict[str, str | list[str]]]] = {
         {"url": "https://ghcr.io", "username": "octo", "password": "ghp_token"},
     ),
     "/groups/acme/-/settings/packages_and_registries/upstreams/remove": ("ada", {"name": "quay"}),
+    "/groups/acme/-/settings/packages_and_registries/size_limit": ("ada", {"size_limit": "5GiB"}),
     "/groups/acme/-/group_members": ("ada", {"username": "vic", "role": "developer"}),
     "/groups/acme/-/group_members/role": ("ada", {"username": "gus", "role": "reporter"}),
     "/groups/acme/-/group_members/remove": ("ada", {"username": "gus"}),

@@ -129,6 +129,7 @@ FORM_ATTACKS: dict[str, dict[str, str | list[str]]] = {
     "settings/packages_and_registries": {"revalidation_interval": "0"},
     "settings/packages_and_registries/ttl": {"enabled": "on", "ttl": "1"},
     "settings/packages_and_registries/credentials": {"identity": "attacker", "secret": "s3cret"},
+    "settings/packages_and_registries/size_limit": {"size_limit": "1MiB"},
     "settings/packages_and_registries/upstreams": {
         "url": "https://attacker.example",
         "position": "1",

@@ -12,6 +12,7 @@ from anyio import to_thread
 
 from app.dependency_proxy.downloads.cluster import ClusterDownloads
 from app.dependency_proxy.downloads.spool import (
+    DISK_FULL,
     FOLLOW_ATTEMPTS,
     BlobReader,
     DownloadCoordinator,
@@ -19,8 +20,10 @@ from app.dependency_proxy.downloads.spool import (
     SpoolFileCoordinator,
     StoredReader,
     deliverable,
+    out_of_space,
+    reserve,
 )
-from app.dependency_proxy.errors import DownloadFailed, TooLarge
+from app.dependency_proxy.errors import DownloadFailed, OutOfSpace, TooLarge
 from app.dependency_proxy.storage import CHUNK_SIZE, BlobStore, Staging, digest_hex
 
 logger = logging.getLogger("dockyard.downloads")
@@ -40,6 +43,8 @@ class UpstreamBlob(Protocol):
 
 StartDownload = Callable[[], Awaitable[UpstreamBlob]]
 OnCommit = Callable[[int], Awaitable[None]]
+# Told when a download failed for want of disk (or bucket) space: the bytes it needed.
+OnOutOfSpace = Callable[[int], None]
 
 
 class _Download:
@@ -89,10 +94,16 @@ class _Download:
             self.ready.exception()  # callers that went away must not leave it "unretrieved"
         self._notify()
 
+    def failure(self) -> DownloadFailed:
+        """What a waiting client is told: a full disk says so, anything else is generic."""
+        if isinstance(self.error, OutOfSpace):
+            return self.error
+        return DownloadFailed("the blob download failed; nothing was cached")
+
     async def wait_beyond(self, offset: int) -> tuple[int, bool]:
         while True:
             if self.error is not None:
-                raise DownloadFailed("the blob download failed; nothing was cached")
+                raise self.failure()
             if self.committed:
                 return self.written, True
             end = deliverable(self.written, self.size, self._holdback)
@@ -122,6 +133,8 @@ class BlobDownloads:
         self._cluster = cluster
         self._downloads: dict[str, _Download] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Set by the cache: a full disk asks the eviction pass to run at once.
+        self.on_out_of_space: OnOutOfSpace | None = None
 
     async def open(
         self,
@@ -244,7 +257,7 @@ class BlobDownloads:
                 return None  # it failed before its first byte: look again, lead ourselves
             raise
         if download.error is not None:
-            raise DownloadFailed("the blob download failed; nothing was cached")
+            raise download.failure()
         if download.released or download.superseded:
             return None  # committed: the store has it
         fd = download.spool.reader_fd()
@@ -261,6 +274,15 @@ class BlobDownloads:
                 else:
                     # Lead under the digest's lease, or relay another instance's download.
                     size = await self._cluster.fetch(download, lambda: self._fetch(download, start))
+            except OSError as exc:
+                if exc.errno not in DISK_FULL:
+                    self._abandon(download, exc)
+                    raise
+                full = out_of_space(download.size)
+                # Without a Content-Length: room for at least what had arrived.
+                full.needed = full.needed or download.written
+                self._abandon(download, full)
+                raise full from exc
             except BaseException as exc:
                 self._abandon(download, exc)
                 raise
@@ -274,6 +296,16 @@ class BlobDownloads:
             fetched_here = self._cluster is None or self._cluster.held(download.hex_digest)
             if on_commit is not None and fetched_here:
                 await on_commit(size)
+        except OutOfSpace as exc:
+            logger.error(
+                "blob download %s failed: out of disk space (data folder or bucket quota)"
+                " for %s bytes; nothing was kept, cached blobs are still served,"
+                " the eviction pass runs now",
+                digest,
+                exc.needed or "its",
+            )
+            if self.on_out_of_space is not None:
+                self.on_out_of_space(exc.needed)
         except Exception as exc:
             logger.warning("blob download %s failed: %r", digest, exc)
         finally:
@@ -310,6 +342,9 @@ class BlobDownloads:
                 size = upstream.size
                 if size is not None and size > self._max_size:
                     raise TooLarge(f"the blob is {size} bytes, over the {self._max_size}-byte cap")
+                if size is not None:
+                    # Before any client is sent a byte: a full disk is an error they can read.
+                    await to_thread.run_sync(reserve, download.spool.file.fd, size)
                 download.spool.announce(size)
                 download.begin(size)
                 await self._spool(download, upstream, staging)

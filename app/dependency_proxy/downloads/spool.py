@@ -9,6 +9,9 @@ machine (the protocol is described in `downloads/__init__.py`).
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import errno
 import logging
 import os
 import stat
@@ -26,7 +29,7 @@ from app.dependency_proxy.downloads.locks import (
     remove_if_unlocked,
     same_file,
 )
-from app.dependency_proxy.errors import DownloadFailed
+from app.dependency_proxy.errors import DownloadFailed, OutOfSpace
 from app.dependency_proxy.storage import CHUNK_SIZE, SpoolFile
 
 logger = logging.getLogger(__name__)
@@ -39,6 +42,42 @@ class Progress(Protocol):
     async def wait_beyond(self, offset: int) -> tuple[int, bool]:
         """Wait until bytes past `offset` may be sent: (deliverable end, whether final)."""
         ...
+
+
+# fallocate(2) with FALLOC_FL_KEEP_SIZE: the blocks are reserved, the file's size
+# (which followers in other processes read as "bytes written") stays what was written.
+FALLOC_FL_KEEP_SIZE = 1
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def out_of_space(size: int | None) -> OutOfSpace:
+    what = f"a {size}-byte blob" if size is not None else "the blob"
+    return OutOfSpace(
+        f"the cache is out of disk space: {what} could not be stored; try again later",
+        needed=size or 0,
+    )
+
+
+def reserve(fd: int, size: int) -> None:
+    """Reserve `size` bytes of disk for a spool before its first byte is sent to anyone
+    (blocking: call in a thread), so a full disk fails the download while every
+    waiting client can still be answered with an error rather than a cut body.
+    OutOfSpace when the disk cannot hold it; filesystems without fallocate are
+    checked against their free space instead."""
+    if size <= 0:
+        return
+    if _libc.fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, size) == 0:
+        return
+    error = ctypes.get_errno()
+    if error in DISK_FULL:
+        raise out_of_space(size)
+    if error not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+        raise OSError(error, os.strerror(error))
+    free = os.fstatvfs(fd)
+    if free.f_bavail * free.f_frsize < size:
+        raise out_of_space(size)
 
 
 def deliverable(written: int, size: int | None, holdback: int) -> int:

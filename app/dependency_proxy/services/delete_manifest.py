@@ -12,13 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tortoise.transactions import in_transaction
-
 from app.accounts.principal import Principal
 from app.dependency_proxy import cached_images
 from app.dependency_proxy.cached_images import ManifestRef
-from app.dependency_proxy.models import Manifest
-from app.dependency_proxy.references import blob_digests
 
 
 @dataclass(frozen=True)
@@ -40,16 +36,7 @@ async def delete_manifest(
         rows += [
             row for row in await cached_images.platform_rows(group.id, rows) if row.id not in known
         ]
-    ids = {row.id for row in rows}
-    named: set[str] = set()
-    for row in rows:
-        named |= blob_digests(bytes(row.content))
-    async with in_transaction():
-        await Manifest.filter(id__in=sorted(ids)).delete()
-    # After the rows are gone: a manifest pulled meanwhile that names a blob
-    # is seen here and keeps it (a pull never uses a marked row anyway).
-    in_use = await cached_images.blobs_in_use(group.id, named, skip=ids)
-    released = await cached_images.release_blobs(group.id, named - in_use)
+    released = await cached_images.remove_rows(group.id, rows)
     return DeleteManifestResult(
         group_path=group.full_path,
         deleted=tuple(cached_images.name_of(row) for row in rows),

@@ -74,6 +74,7 @@ class CacheSummary:
     identity: str | None  # only for Owners; the secret is never returned
     has_secret: bool  # only for Owners (False for everyone else)
     revalidation_interval: int
+    size_limit_bytes: int | None  # None: no limit (`eviction.py`)
     ttl_enabled: bool
     ttl_days: int
     rate_limit_limit: int | None
@@ -125,6 +126,7 @@ async def get_cache_summary(
         identity=identity,
         has_secret=has_secret,
         revalidation_interval=setting.revalidation_interval,
+        size_limit_bytes=setting.size_limit_bytes,
         ttl_enabled=ttl.enabled,
         ttl_days=ttl.ttl,
         rate_limit_limit=rate_limit.limit if rate_limit is not None else None,

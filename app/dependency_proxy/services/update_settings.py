@@ -47,6 +47,16 @@ async def _credentials_after(
     return has_identity, has_secret
 
 
+# The smallest limit: below it a group could hold no image at all (a manifest alone is
+# up to 4 MiB); the page, GraphQL and the CLI all go through this check.
+SIZE_LIMIT_MIN = 1024 * 1024
+
+
+def _check_size_limit(size_limit_bytes: int | None) -> None:
+    if size_limit_bytes is not None and size_limit_bytes < SIZE_LIMIT_MIN:
+        raise InvalidInput("the size limit must be at least 1 MiB (or no limit)")
+
+
 def _check_interval(seconds: int | None) -> None:
     if seconds is not None and not 0 <= seconds <= REVALIDATION_INTERVAL_MAX:
         raise InvalidInput(
@@ -64,13 +74,19 @@ async def update_dependency_proxy_settings(
     secret: str | None = None,
     revalidation_interval: int | None = None,
     clear_credentials: bool = False,
+    size_limit_bytes: int | None = None,
+    remove_size_limit: bool = False,
 ) -> GroupSetting:
     """Apply the given changes (None leaves a value as it is). As on GitLab, identity and
     secret may be changed one at a time while the other is stored; the two blank
-    clear them, and so does `clear_credentials`."""
+    clear them, and so does `clear_credentials`. `size_limit_bytes` sets the group's
+    cache limit (`eviction.py`), `remove_size_limit` removes it."""
     await require_administer(principal, group, "change its Dependency Proxy")
     _check_credentials(identity, secret, clear_credentials)
     _check_interval(revalidation_interval)
+    _check_size_limit(size_limit_bytes)
+    if remove_size_limit and size_limit_bytes is not None:
+        raise InvalidInput("give a size limit or remove it, not both")
     setting = await setting_for(group)
     has_identity, has_secret = await _credentials_after(group, settings, identity, secret)
     if has_identity != has_secret and not clear_credentials:
@@ -82,6 +98,9 @@ async def update_dependency_proxy_settings(
     if revalidation_interval is not None:
         setting.revalidation_interval = revalidation_interval
         changed.append("revalidation_interval")
+    if size_limit_bytes is not None or remove_size_limit:
+        setting.size_limit_bytes = size_limit_bytes
+        changed.append("size_limit_bytes")
     if clear_credentials or (not has_identity and (identity is not None or secret is not None)):
         await clear_docker_hub_credentials(group)
     elif identity is not None or secret is not None:

@@ -42,7 +42,7 @@ from aiobotocore.session import get_session
 from anyio import to_thread
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.dependency_proxy.errors import BlobUnknown, DigestMismatch, DownloadFailed
+from app.dependency_proxy.errors import BlobUnknown, DigestMismatch, DownloadFailed, OutOfSpace
 from app.dependency_proxy.storage import (
     CHUNK_SIZE,
     Removal,
@@ -73,6 +73,23 @@ CHECK_SECONDS = 5.0
 # Concurrent HEADs when cleanup asks which of a batch of blobs exist.
 HEAD_CONCURRENCY = 16
 DELETE_BATCH = 1000  # DeleteObjects' limit
+
+
+# What S3-compatible servers answer when a bucket's quota (or their disk) is full:
+# MinIO's, Ceph RGW's and the generic one.
+QUOTA_CODES = frozenset(
+    {"QuotaExceeded", "XMinioAdminBucketQuotaExceeded", "XMinioStorageFull", "StorageFull"}
+)
+
+
+def _quota_exceeded(error: ClientError, length: int) -> OutOfSpace | None:
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    if code not in QUOTA_CODES:
+        return None
+    return OutOfSpace(
+        f"the cache is out of disk space: the bucket refused a write ({code}); try again later",
+        needed=length,
+    )
 
 
 def _missing(error: ClientError) -> bool:
@@ -242,9 +259,15 @@ class S3BlobStore:
         return upload_id
 
     async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
-        answer = await self.client.upload_part(
-            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
-        )
+        try:
+            answer = await self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+        except ClientError as error:
+            full = _quota_exceeded(error, len(data))
+            if full is None:
+                raise
+            raise full from error
         return str(answer["ETag"])
 
     async def complete_upload(self, key: str, upload_id: str, parts: dict[int, str]) -> None:

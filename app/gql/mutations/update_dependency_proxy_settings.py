@@ -8,6 +8,7 @@ from app.dependency_proxy.services.update_settings import update_dependency_prox
 from app.dependency_proxy.upstream_lists import docker_hub_identity
 from app.gql.context import Info
 from app.gql.mutations.base import attempt, group_for
+from app.gql.scalars import BigInt
 from app.gql.types import DependencyProxySetting
 
 
@@ -25,6 +26,11 @@ class UpdateDependencyProxySettingsInput:
     revalidation_interval: int | None = strawberry.field(
         default=None, description="Dockyard: seconds a cached tag is served without a HEAD."
     )
+    size_limit_bytes: BigInt | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Dockyard: the most the group's cache may hold, in bytes (at least "
+        "1 MiB); null removes the limit, leaving it out keeps it.",
+    )
 
 
 @strawberry.type
@@ -32,6 +38,11 @@ class UpdateDependencyProxySettingsPayload:
     client_mutation_id: str | None
     errors: list[str]
     dependency_proxy_setting: DependencyProxySetting | None
+
+
+def _size_limit(value: object) -> int | None:
+    """The new limit; None when the input left it out (UNSET) or removes it (null)."""
+    return int(value) if isinstance(value, int) else None
 
 
 async def update_dependency_proxy_settings_mutation(
@@ -48,6 +59,8 @@ async def update_dependency_proxy_settings_mutation(
             identity=input.identity,
             secret=input.secret,
             revalidation_interval=input.revalidation_interval,
+            size_limit_bytes=_size_limit(input.size_limit_bytes),
+            remove_size_limit=input.size_limit_bytes is None,
         )
     )
     identity = None

@@ -67,7 +67,12 @@ async def test_settings_credentials_together_and_secret_never_readable(world: Wo
     body = await world.gql(SETTINGS, variables, as_user="owner")
     assert "hub-secret" not in str(body)
     setting = body["data"]["updateDependencyProxySettings"]["dependencyProxySetting"]
-    assert setting == {"enabled": False, "identity": "hubuser", "revalidationInterval": 60}
+    assert setting == {
+        "enabled": False,
+        "identity": "hubuser",
+        "revalidationInterval": 60,
+        "sizeLimitBytes": None,
+    }
     row = await Upstream.get(group_id=world.acme.id, url=None)
     assert credentials.decrypt(TEST_SECRET, row.secret_encrypted or "") == "hub-secret"
     assert denied(await world.gql(SETTINGS, variables, as_user="guest"))

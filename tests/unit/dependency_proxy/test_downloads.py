@@ -496,3 +496,57 @@ def test_two_processes_share_one_upstream_fetch(tmp_path: Path) -> None:
     assert all(worker.returncode == 0 for worker in workers)
     assert outputs == [digest.removeprefix("sha256:") + "\n"] * 2
     assert len(fetches.read_text().splitlines()) == 1
+
+
+async def test_a_full_disk_fails_every_waiting_client_before_a_byte_and_asks_for_room(
+    store: LocalBlobStore, downloads: BlobDownloads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.dependency_proxy.downloads import coordinator
+    from app.dependency_proxy.downloads.spool import out_of_space
+    from app.dependency_proxy.errors import OutOfSpace
+
+    def no_room(fd: int, size: int) -> None:
+        raise out_of_space(size)
+
+    monkeypatch.setattr(coordinator, "reserve", no_room)
+    asked: list[int] = []
+    downloads.on_out_of_space = asked.append
+    upstream = FakeUpstream(FakeBlob(DATA))
+
+    answers = await asyncio.gather(
+        *(downloads.open(DIGEST, upstream.start, party="acme") for _ in range(5)),
+        return_exceptions=True,
+    )
+
+    assert all(isinstance(answer, OutOfSpace) for answer in answers), answers
+    assert str(answers[0]).startswith("the cache is out of disk space")
+    assert upstream.calls == 1 and asked == [len(DATA)]
+    assert files_under(store.root) == []  # no spool, no blob
+
+
+async def test_a_disk_filling_up_mid_download_keeps_nothing(
+    store: LocalBlobStore, downloads: BlobDownloads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from app.dependency_proxy.errors import OutOfSpace
+    from app.dependency_proxy.storage import local
+
+    written: list[int] = []
+
+    def fill_up(fd: int, data: bytes, hasher: object) -> None:
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(os.write(fd, data))
+
+    monkeypatch.setattr(local, "write_and_hash", fill_up)
+    asked: list[int] = []
+    downloads.on_out_of_space = asked.append
+    # No Content-Length: nothing to reserve, the disk fills while the body streams.
+    reader = await downloads.open(DIGEST, FakeUpstream(FakeBlob(DATA, announce=False)).start)
+
+    received, error = await read_until_failure(reader)
+
+    assert isinstance(error, OutOfSpace) and len(received) < len(DATA)
+    assert asked == [CHUNK]  # room for at least what had arrived
+    assert files_under(store.root) == []
