@@ -33,6 +33,7 @@ from app.dependency_proxy import clearing, sql
 from app.dependency_proxy.models import CacheStatus, ImageTtlGroupPolicy
 from app.dependency_proxy.pins import protected_of
 from app.dependency_proxy.storage import Removal
+from app.dependency_proxy.usage_rollup import UsageRollup, roll_up_usage
 
 log = logging.getLogger("dockyard.cleanup")
 
@@ -268,7 +269,8 @@ async def expire_entries(
 
 async def run_cleanup_once(cache: Cache) -> CleanupResult:
     """Finish abandoned clears, delete everything marked, then what the TTL policies expire,
-    then sweep what dead writers left (spool files, incomplete uploads).
+    then sweep what dead writers left (spool files, incomplete uploads), then roll
+    usage over time up into days and drop what is past its retention (`usage_rollup.py`).
 
     Marked rows go first, so the expiry's index walk does not step over them.
     """
@@ -281,6 +283,9 @@ async def run_cleanup_once(cache: Cache) -> CleanupResult:
     blobs = await delete_blobs(store, downloads, lock_rows)
     manifests_expired, expired = await expire_entries(now, store, downloads, lock_rows)
     await cache.sweep()
+    rollup = await roll_up_usage(now)
+    if rollup != UsageRollup():
+        log.info("usage rollup: %s", rollup)
     return CleanupResult(
         manifests_expired=manifests_expired,
         blobs_expired=expired.deleted + expired.failed,
