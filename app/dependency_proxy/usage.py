@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Concatenate, Final, Literal, ParamSpec, Protocol, TypeVar
 
 from app import clock
 from app.dependency_proxy import sql
@@ -44,8 +44,9 @@ DAILY_RETENTION_DAYS = 400
 #: Pulls per image and day (the admin page's top images) are kept this long.
 IMAGE_RETENTION_DAYS = 35
 
-HOURLY = "hour"
-DAILY = "day"
+Period = Literal["hour", "day"]
+HOURLY: Final = "hour"
+DAILY: Final = "day"
 
 
 @dataclass

@@ -11,21 +11,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Literal
 
 from app.accounts.principal import Principal
 from app.dependency_proxy import sql
 from app.dependency_proxy.statistics import CacheStatistics
-from app.dependency_proxy.usage import COUNTERS, DAILY, DAY, HOUR, HOURLY, UsageCounts, day_of
+from app.dependency_proxy.usage import (
+    COUNTERS,
+    DAILY,
+    DAY,
+    HOUR,
+    HOURLY,
+    Period,
+    UsageCounts,
+    day_of,
+)
 from app.errors import InvalidInput
 from app.groups.models import Group
 from app.groups.policy import require_read
 
-Period = Literal["hour", "day"]
 #: The longest range one request may ask for, in points (a month of hours, 400 days).
-MAX_POINTS = {HOURLY: 31 * 24, DAILY: 400}
+MAX_POINTS: dict[Period, int] = {HOURLY: 31 * 24, DAILY: 400}
 #: What a range defaults to: the last 24 hours, the last 30 days (current one included).
-DEFAULT_POINTS = {HOURLY: 24, DAILY: 30}
+DEFAULT_POINTS: dict[Period, int] = {HOURLY: 24, DAILY: 30}
 
 
 @dataclass(frozen=True)

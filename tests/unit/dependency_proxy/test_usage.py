@@ -18,6 +18,7 @@ from app.accounts.principal import Principal
 from app.config import Settings, load_settings
 from app.dependency_proxy.models import GroupUsage, ImageUsage
 from app.dependency_proxy.services.get_usage import get_group_usage
+from app.dependency_proxy.statistics import CacheStatistics
 from app.dependency_proxy.usage import (
     DAILY,
     DAILY_RETENTION_DAYS,
@@ -61,6 +62,10 @@ async def usage_db(
         yield request.param
     finally:
         await db.close_db()
+
+
+def at(moment: datetime) -> None:
+    clock.set_clock(lambda: moment)
 
 
 def counts_of(usage: UsageAccumulator, group_id: int, pulls: int, remaining: int | None) -> None:
@@ -115,7 +120,7 @@ async def test_hours_roll_up_into_days_once_and_old_rows_go(usage_db: str) -> No
         (old.replace(hour=21), other.id, None),
         (NOON - timedelta(hours=2), acme.id, 10),  # recent: stays an hour
     ):
-        clock.set_clock(lambda moment=moment: moment)
+        at(moment)
         counts_of(usage, group, 2, remaining)
     clock.set_clock(lambda: NOON - timedelta(days=DAILY_RETENTION_DAYS + 1))
     counts_of(usage, acme.id, 1, None)  # past every retention
@@ -153,17 +158,14 @@ async def test_the_report_fills_every_period_and_reads_one_group(usage_db: str) 
     clock.set_clock(lambda: NOON)
     counts_of(usage, acme.id, 1, None)  # not flushed yet: counted from this process
 
-    class Statistics:
-        pass
-
-    statistics = Statistics()
-    statistics.usage = usage  # type: ignore[attr-defined]
+    statistics = CacheStatistics()
+    statistics.usage = usage
     hourly = await get_group_usage(
         OPERATOR,
         acme,
         statistics,
         period=HOURLY,
-        now=NOON,  # type: ignore[arg-type]
+        now=NOON,
     )
     assert len(hourly.points) == 24
     assert hourly.points[-1].starts_at == datetime(2026, 11, 20, 12, tzinfo=UTC)
