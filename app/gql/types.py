@@ -343,7 +343,7 @@ class Group:
     @strawberry.field(
         description="Dockyard: pulls, hits, misses, bytes and upstream requests per hour "
         "or day (UTC). Default range: the last 24 hours (HOURLY) or 30 days (DAILY), the "
-        "current one included; `from` and `to` are rounded out to whole periods."
+        "current one included; `from` is rounded down and `to` (exclusive) up to whole periods."
     )
     async def dependency_proxy_usage(
         self,

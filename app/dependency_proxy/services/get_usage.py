@@ -78,7 +78,7 @@ def usage_range(
     if ends_at is None:
         end = int(now.timestamp()) // step * step + step
     else:
-        end = -(-int(ends_at.timestamp()) // step) * step  # round up: `to` is included
+        end = -(-int(ends_at.timestamp()) // step) * step  # exclusive, rounded up
     start = (
         end - DEFAULT_POINTS[period] * step
         if starts_at is None
@@ -123,7 +123,7 @@ async def get_group_usage(
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
 ) -> UsageReport:
-    """Guest or more: the group's usage per hour or day over [starts_at, ends_at]."""
+    """Guest or more: the group's usage per hour or day over [starts_at, ends_at)."""
     await require_read(principal, group)
     start, end = usage_range(period, now, starts_at, ends_at)
     found = await _stored(group.id, period, start, end)
