@@ -59,7 +59,9 @@ class DiskUse:
 
     @property
     def used_ratio(self) -> float:
-        return self.used_bytes / self.total_bytes if self.total_bytes else 0.0
+        """As `df` counts it: blocks reserved for root are neither used nor free to us."""
+        usable = self.used_bytes + self.free_bytes
+        return self.used_bytes / usable if usable else 0.0
 
 
 @dataclass(frozen=True)
