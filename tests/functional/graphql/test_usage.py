@@ -10,21 +10,11 @@ import pytest
 from app import clock
 from app.dependency_proxy.usage import UsageAccumulator, observe_upstream_response, on_behalf_of
 from app.groups.models import Group
-from tests.functional.graphql.conftest import World
+from tests.functional.graphql.conftest import World, operation
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 
-USAGE = """
-query($path: ID!, $period: DependencyProxyUsagePeriod!, $from: Time, $to: Time) {
-  group(fullPath: $path) {
-    dependencyProxyUsage(period: $period, from: $from, to: $to) {
-      period startsAt endsAt bytesSaved dockerHubPullsSaved
-      nodes { startsAt pulls hits misses bytesFromCache bytesFromUpstream upstreamRequests
-              rateLimitRemaining }
-    }
-  }
-}
-"""
+USAGE = operation("getDependencyProxyUsage")
 
 
 async def record(group: Group, at: datetime, *, hits: int, misses: int, remaining: int) -> None:
@@ -49,7 +39,7 @@ async def recorded(world: World) -> World:
 
 @pytest.mark.parametrize("as_user", ["owner", "guest", "admin"])
 async def test_readers_get_the_groups_hours(recorded: World, as_user: str) -> None:
-    data = await recorded.data(USAGE, {"path": "acme", "period": "HOURLY"}, as_user=as_user)
+    data = await recorded.data(USAGE, {"fullPath": "acme", "period": "HOURLY"}, as_user=as_user)
 
     usage = data["group"]["dependencyProxyUsage"]
     assert usage["period"] == "HOURLY" and len(usage["nodes"]) == 24
@@ -71,7 +61,7 @@ async def test_readers_get_the_groups_hours(recorded: World, as_user: str) -> No
 
 
 async def test_days_and_an_explicit_range(recorded: World) -> None:
-    daily = await recorded.data(USAGE, {"path": "acme", "period": "DAILY"}, as_user="guest")
+    daily = await recorded.data(USAGE, {"fullPath": "acme", "period": "DAILY"}, as_user="guest")
     nodes = daily["group"]["dependencyProxyUsage"]["nodes"]
     assert len(nodes) == 30 and nodes[-1]["startsAt"] == "2026-11-20T00:00:00Z"
     assert [(node["startsAt"][:10], node["pulls"]) for node in nodes if node["pulls"]] == [
@@ -81,7 +71,7 @@ async def test_days_and_an_explicit_range(recorded: World) -> None:
     assert [node["rateLimitRemaining"] for node in nodes if node["pulls"]] == [50, 80]
 
     variables = {
-        "path": "acme",
+        "fullPath": "acme",
         "period": "DAILY",
         "from": "2026-11-16T08:00:00Z",
         "to": "2026-11-18T00:00:00Z",  # exclusive
@@ -94,11 +84,11 @@ async def test_days_and_an_explicit_range(recorded: World) -> None:
 
 @pytest.mark.parametrize("as_user", ["stranger", None])
 async def test_no_one_else_sees_a_groups_usage(recorded: World, as_user: str | None) -> None:
-    body = await recorded.gql(USAGE, {"path": "acme", "period": "HOURLY"}, as_user=as_user)
+    body = await recorded.gql(USAGE, {"fullPath": "acme", "period": "HOURLY"}, as_user=as_user)
     assert body["data"]["group"] is None
     # The stranger owns `other`: its own usage, never acme's.
     if as_user == "stranger":
-        own = await recorded.data(USAGE, {"path": "other", "period": "HOURLY"}, as_user=as_user)
+        own = await recorded.data(USAGE, {"fullPath": "other", "period": "HOURLY"}, as_user=as_user)
         pulls = [node["pulls"] for node in own["group"]["dependencyProxyUsage"]["nodes"]]
         assert sum(pulls) == 100
 
@@ -113,7 +103,7 @@ async def test_no_one_else_sees_a_groups_usage(recorded: World, as_user: str | N
 async def test_a_bad_range_is_a_field_error(
     recorded: World, variables: dict[str, str], message: str
 ) -> None:
-    query = {"path": "acme", "period": "HOURLY", **variables}
+    query = {"fullPath": "acme", "period": "HOURLY", **variables}
     body = await recorded.gql(USAGE, query, as_user="owner")
     assert message in body["errors"][0]["message"]
     assert body["data"]["group"]["dependencyProxyUsage"] is None
