@@ -95,6 +95,8 @@ class UsageAccumulator:
     def __init__(self) -> None:
         self._hours: dict[tuple[int, int], UsageCounts] = {}
         self._images: dict[tuple[int, str, int], ImageCounts] = {}
+        # Hours a flush is writing: still this process's to show until written.
+        self._writing: dict[tuple[int, int], UsageCounts] = {}
 
     def _bucket(self, group_id: int) -> UsageCounts:
         key = (group_id, hour_of(clock.now()))
@@ -133,14 +135,20 @@ class UsageAccumulator:
         counts.note_remaining(remaining)
 
     def pending(self, group_id: int) -> dict[int, UsageCounts]:
-        """This process's unflushed hours of the group (readers add them to the rows)."""
-        return {hour: counts for (group, hour), counts in self._hours.items() if group == group_id}
+        """This process's unwritten hours of the group (readers add them to the rows)."""
+        found: dict[int, UsageCounts] = {}
+        for source in (self._writing, self._hours):
+            for (group, hour), counts in source.items():
+                if group == group_id:
+                    found.setdefault(hour, UsageCounts()).merge(counts)
+        return found
 
     async def flush(self) -> None:
         """Add what was counted to the stored rows; what could not be written is kept
         for the next round (each statement is retried alone, so nothing counts twice)."""
         hours, self._hours = self._hours, {}
         images, self._images = self._images, {}
+        self._writing = hours  # each entry leaves it in the step its row is written
         try:
             while hours:
                 (group_id, hour), counts = next(iter(hours.items()))
@@ -153,6 +161,8 @@ class UsageAccumulator:
         except BaseException:
             self._restore(hours, images)
             raise
+        finally:
+            self._writing = {}
 
     def _restore(
         self,

@@ -26,6 +26,7 @@ from app.dependency_proxy.usage import (
     HOURLY_RETENTION_DAYS,
     IMAGE_RETENTION_DAYS,
     UsageAccumulator,
+    UsageCounts,
     observe_upstream_response,
     on_behalf_of,
 )
@@ -192,3 +193,26 @@ async def test_the_report_fills_every_period_and_reads_one_group(usage_db: str) 
         await get_group_usage(
             OPERATOR, acme, None, period=HOURLY, now=NOON, starts_at=NOON - timedelta(days=40)
         )
+
+
+async def test_a_reader_during_a_flush_sees_each_count_exactly_once(
+    usage_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.dependency_proxy import usage as usage_module
+
+    acme = await groups.create_group("acme")
+    usage = UsageAccumulator()
+    counts_of(usage, acme.id, 3, None)
+    seen: list[int] = []
+    write = usage_module._write_hour
+
+    async def observed(group_id: int, hour: int, counts: UsageCounts) -> None:
+        seen.append(sum(c.pulls for c in usage.pending(acme.id).values()))  # before the row
+        await write(group_id, hour, counts)
+
+    monkeypatch.setattr(usage_module, "_write_hour", observed)
+    await usage.flush()
+
+    assert seen == [3]
+    assert usage.pending(acme.id) == {}  # written: the row has them now
+    assert (await GroupUsage.get(group_id=acme.id)).pulls == 3
