@@ -48,7 +48,7 @@ bench-scale: $(TEST_STAMP) system-test
 
 # Refresh the README's pictures (the browser tests take them).
 screenshots: $(TEST_STAMP) system-test
-	DOCKYARD_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_web.py tests/e2e/test_web_accounts.py
+	DOCKYARD_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_web.py tests/e2e/test_web_accounts.py tests/e2e/test_web_usage.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

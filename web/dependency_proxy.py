@@ -24,6 +24,7 @@ from app.errors import InvalidInput
 from app.groups.models import Group
 from app.instance.services import get_instance_settings
 from web.rendering import flash, group_crumbs, redirect, render
+from web.usage_charts import usage_charts
 
 PAGE = "dependency_proxy"
 PAGE_SIZE = 20
@@ -128,6 +129,7 @@ async def show(request: Request, principal: Principal, group: Group) -> Response
         "crumbs": [*group_crumbs(group), ("Dependency Proxy", None)],
         "tab": "dependency_proxy",
         "upstream_host": _upstream_host(request),
+        "usage": await usage_charts(request, principal, group),
     }
     return render(request, "dependency_proxy.html", context, principal=principal)
 

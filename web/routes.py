@@ -11,6 +11,7 @@ from web import (
     active_sessions,
     admin,
     admin_docker_hub,
+    admin_usage,
     auth,
     graphql_explorer,
     groups,
@@ -29,6 +30,7 @@ routes: list[BaseRoute] = [
     *active_sessions.routes,
     *admin.routes,
     *admin_docker_hub.routes,
+    *admin_usage.routes,
     *graphql_explorer.routes,
     *groups.routes,
 ]

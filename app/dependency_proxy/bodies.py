@@ -30,10 +30,12 @@ Source = Literal["cache", "upstream"]
 
 
 def record_served(statistics: CacheStatistics, group_id: int, source: Source, size: int) -> None:
-    """Count a response's body: the group's statistics and Prometheus, from one call."""
+    """Count a response's body: the group's statistics, its usage over time and
+    Prometheus, from one call."""
     if size <= 0:
         return
     statistics.add(group_id, **{f"bytes_from_{source}": size})
+    statistics.usage.record_bytes(group_id, source, size)
     metrics.bytes_served.labels(source).inc(size)
 
 

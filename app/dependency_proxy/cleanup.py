@@ -44,6 +44,7 @@ from app.dependency_proxy.eviction import (
 from app.dependency_proxy.models import CacheStatus, ImageTtlGroupPolicy
 from app.dependency_proxy.pins import protected_of
 from app.dependency_proxy.storage import Removal
+from app.dependency_proxy.usage_rollup import UsageRollup, roll_up_usage
 from app.instance.services import disk_budget
 
 log = logging.getLogger("dockyard.cleanup")
@@ -340,7 +341,8 @@ async def evict_over_limits(
 
 async def run_cleanup_once(cache: Cache) -> CleanupResult:
     """Finish abandoned clears, delete everything marked, then what the TTL policies expire,
-    then sweep what dead writers left (spool files, incomplete uploads).
+    then sweep what dead writers left (spool files, incomplete uploads), then roll
+    usage over time up into days and drop what is past its retention (`usage_rollup.py`).
 
     Marked rows go first, so the expiry's index walk does not step over them.
     """
@@ -354,6 +356,9 @@ async def run_cleanup_once(cache: Cache) -> CleanupResult:
     manifests_expired, expired = await expire_entries(now, store, downloads, lock_rows)
     evicted = await evict_over_limits(cache)
     await cache.sweep()
+    rollup = await roll_up_usage(now)
+    if rollup != UsageRollup():
+        log.info("usage rollup: %s", rollup)
     return CleanupResult(
         manifests_expired=manifests_expired,
         blobs_expired=expired.deleted + expired.failed,

@@ -278,3 +278,52 @@ class ImageUpstream(Model):
     class Meta:
         table = "dependency_proxy_image_upstreams"
         unique_together = (("group", "image_name"),)
+
+
+class GroupUsage(Model):
+    """A group's use of its cache over one hour or one day (`usage.py`).
+
+    Written by each process's periodic flush as `INSERT … ON CONFLICT … DO UPDATE`
+    adding its counts, so workers and instances sum up; hours older than
+    `usage.HOURLY_RETENTION_DAYS` are rolled up into days by the cleanup worker.
+    `starts_at` is Unix seconds (UTC), a whole hour or day: an integer compares and
+    groups the same on SQLite and PostgreSQL.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    group: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Group", related_name="dependency_proxy_usage", on_delete=fields.CASCADE
+    )
+    period = fields.CharField(max_length=8)  # "hour" or "day"
+    starts_at = fields.BigIntField()
+    pulls = fields.BigIntField(default=0)  # manifest requests
+    hits = fields.BigIntField(default=0)
+    misses = fields.BigIntField(default=0)
+    docker_hub_hits = fields.BigIntField(default=0)  # hits a Docker Hub upstream would have counted
+    bytes_from_cache = fields.BigIntField(default=0)
+    bytes_from_upstream = fields.BigIntField(default=0)
+    upstream_requests = fields.BigIntField(default=0)
+    rate_limit_remaining = fields.IntField(null=True)  # the lowest seen in the period
+
+    class Meta:
+        table = "dependency_proxy_usage"
+        unique_together = (("group", "period", "starts_at"),)
+        indexes = (("period", "starts_at"),)  # the rollup and retention
+
+
+class ImageUsage(Model):
+    """Pulls of one image by one group in one day (the admin's top images by pulls)."""
+
+    id = fields.BigIntField(primary_key=True)
+    group: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Group", related_name="dependency_proxy_image_usage", on_delete=fields.CASCADE
+    )
+    image_name = fields.CharField(max_length=512)
+    starts_at = fields.BigIntField()  # the day, Unix seconds (UTC)
+    pulls = fields.BigIntField(default=0)
+    hits = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "dependency_proxy_image_usage"
+        unique_together = (("group", "image_name", "starts_at"),)
+        indexes = (("starts_at",),)

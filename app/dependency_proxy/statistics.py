@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from tortoise.expressions import F
 
 from app.dependency_proxy.models import GroupCacheStatistic
+from app.dependency_proxy.usage import UsageAccumulator
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Counts:
 class CacheStatistics:
     def __init__(self) -> None:
         self._pending: dict[int, Counts] = defaultdict(Counts)
+        #: The same events over time, per group and hour (`usage.py`).
+        self.usage = UsageAccumulator()
 
     def add(self, group_id: int, **increments: int) -> None:
         counts = self._pending[group_id]
@@ -42,6 +45,12 @@ class CacheStatistics:
         return self._pending.get(group_id) or Counts()
 
     async def flush(self) -> None:
+        try:
+            await self._flush_counts()
+        finally:
+            await self.usage.flush()
+
+    async def _flush_counts(self) -> None:
         pending, self._pending = self._pending, defaultdict(Counts)
         for group_id, counts in pending.items():
             if not counts:

@@ -49,6 +49,7 @@ from app.dependency_proxy.upstream_auth import (
     seconds_text,
     transport_failure,
 )
+from app.dependency_proxy.usage import observe_upstream_response
 from app.logging import outgoing_headers
 
 MANIFEST_MEDIA_TYPES = (
@@ -410,6 +411,8 @@ class UpstreamClient:
         self.request_counts[str(response.status_code)] += 1
         limit = leading_int(response.headers.get("ratelimit-limit"))
         remaining = leading_int(response.headers.get("ratelimit-remaining"))
+        # The group this request is made for, if any (usage over time).
+        observe_upstream_response(remaining)
         if limit is not None or remaining is not None:
             self._rate_limit = RateLimit(limit, remaining, datetime.now(UTC))
 

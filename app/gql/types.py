@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from enum import Enum
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -23,6 +23,7 @@ from app.gql.connections import Connection, connection
 from app.gql.context import Info
 from app.gql.scalars import BigInt, DependencyProxyManifestID, Time, global_id, human_size
 from app.gql.upstreams import DependencyProxyUpstream, upstreams_of
+from app.gql.usage import DependencyProxyUsage, UsagePeriod, usage_of
 from app.gql.users import AccessLevelType, GroupAccessToken, UserCore
 from app.groups import access_tokens
 from app.groups import services as groups
@@ -347,6 +348,20 @@ class Group:
         return DependencyProxyUpstreamRateLimit(
             limit=summary.rate_limit_limit, remaining=summary.rate_limit_remaining
         )
+
+    @strawberry.field(
+        description="Dockyard: pulls, hits, misses, bytes and upstream requests per hour "
+        "or day (UTC). Default range: the last 24 hours (HOURLY) or 30 days (DAILY), the "
+        "current one included; `from` is rounded down and `to` (exclusive) up to whole periods."
+    )
+    async def dependency_proxy_usage(
+        self,
+        info: Info,
+        period: UsagePeriod = UsagePeriod.HOURLY,
+        from_: Annotated[Time | None, strawberry.argument(name="from")] = None,
+        to: Time | None = None,
+    ) -> DependencyProxyUsage | None:
+        return await field_errors(usage_of(info, self.model, period, from_, to))
 
     @strawberry.field(description="Direct and inherited members, with their effective level.")
     async def group_members(

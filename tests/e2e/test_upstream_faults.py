@@ -353,3 +353,28 @@ def test_clearing_the_cache_during_a_pull_leaves_nothing_corrupt(
     # The cleared manifest is fetched again; the blob the pull re-recorded is a hit.
     assert pull.manifest("1").headers["X-Cache"] == "MISS"
     assert pull.blob(digest).content == layer
+
+
+def test_the_lowest_rate_limit_headroom_of_the_hour_reaches_graphql(
+    server: DockyardServer, account: Account, fake: FakeUpstream
+) -> None:
+    fake.add_image("library/counted", "1", [os.urandom(1000)])
+    fake.add_image("library/counted", "2", [os.urandom(1000)])
+    pull = Puller(server, account, "counted")
+    fake.faults.ratelimit = (100, 42)
+    assert pull.manifest("1").status_code == 200
+    fake.faults.ratelimit = (100, 57)  # later, more headroom: the hour keeps its lowest
+    assert pull.manifest("2").status_code == 200
+    answer = httpx.post(
+        f"{server.url}/api/graphql",
+        json={
+            "query": "query($path: ID!) { group(fullPath: $path) { dependencyProxyUsage"
+            " { nodes { rateLimitRemaining upstreamRequests misses } } } }",
+            "variables": {"path": account.group},
+        },
+        headers={"Authorization": f"Bearer {account.token}"},
+        timeout=30,
+    )
+    nodes = answer.json()["data"]["group"]["dependencyProxyUsage"]["nodes"]
+    assert [node["rateLimitRemaining"] for node in nodes if node["upstreamRequests"]] == [42]
+    assert sum(node["misses"] for node in nodes) >= 2

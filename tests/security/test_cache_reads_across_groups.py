@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 
 from app.dependency_proxy.models import Blob, CacheStatus, Manifest
+from app.dependency_proxy.usage import UsageAccumulator
 from tests.security.tenancy import (
     GROUP_ACCESS_TOKENS,
     GROUPS,
@@ -127,6 +128,7 @@ query ($path: ID!) {
     dependencyProxyImageCount
     dependencyProxyManifests { nodes { digest imageName } }
     dependencyProxyBlobs { nodes { digest } }
+    dependencyProxyUsage(period: DAILY) { nodes { pulls } }
   }
   groups { nodes { fullPath } }
 }
@@ -151,6 +153,7 @@ class Reads:
         self.world = world
         self.digests: dict[str, tuple[str, str]] = {}
         self.manifest_ids: dict[str, int] = {}
+        self.pulls: dict[str, int] = {}  # usage over time: a count of its own per group
         self.browsers = TenantBrowsers(dockyard.app)
 
     async def fill(self) -> None:
@@ -159,6 +162,11 @@ class Reads:
             blob = await add_blob(group, f"blob of {path}")
             self.digests[path] = (manifest.digest, blob.digest)
             self.manifest_ids[path] = manifest.id
+            self.pulls[path] = 11 + len(self.pulls)
+            usage = UsageAccumulator()
+            for _ in range(self.pulls[path]):
+                usage.record_pull(group.id, "alpine", hit=True, docker_hub=True)
+            await usage.flush()
 
     async def marked(self, group: str) -> int:
         group_id = self.world.groups[group].id
@@ -221,6 +229,8 @@ async def test_graphql(cache_reads: Reads, role: str | None, kind: str, group: s
             assert [node["digest"] for node in nodes] == [manifest_digest]
             blobs = data["group"]["dependencyProxyBlobs"]["nodes"]
             assert [node["digest"] for node in blobs] == [blob_digest]
+            usage = data["group"]["dependencyProxyUsage"]["nodes"]
+            assert sum(node["pulls"] for node in usage) == cache_reads.pulls[group]
             return
         assert data["group"] is None and group not in listed
     _assert_hidden(answer, cache_reads, group)

@@ -33,6 +33,7 @@ from app.dependency_proxy.services.authorize_pull import PullContext
 from app.dependency_proxy.upstream import UpstreamBlob, UpstreamClient
 from app.dependency_proxy.upstream_auth import fingerprint_of
 from app.dependency_proxy.upstreams import FAILOVER_ERRORS, Candidate, candidates, first_failure
+from app.dependency_proxy.usage import counted_for_group
 
 READ_AT_RESOLUTION = timedelta(minutes=1)
 
@@ -207,6 +208,7 @@ async def _from(
     return _download_body(cache, pull, digest, reader)
 
 
+@counted_for_group
 async def get_blob(cache: PullThroughCache, pull: PullContext, image: str, digest: str) -> BlobBody:
     """The blob `digest` of `image` for the group: stored, or streaming from a download.
 
@@ -222,6 +224,7 @@ async def get_blob(cache: PullThroughCache, pull: PullContext, image: str, diges
     raise first_failure(errors)
 
 
+@counted_for_group
 async def head_blob(
     cache: PullThroughCache, pull: PullContext, image: str, digest: str
 ) -> BlobInfo:

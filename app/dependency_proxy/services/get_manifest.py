@@ -45,7 +45,9 @@ from app.dependency_proxy.upstreams import (
     first_failure,
     remember,
     source_key,
+    split_host,
 )
+from app.dependency_proxy.usage import counted_for_group
 
 log = logging.getLogger("dockyard.cache")
 
@@ -63,6 +65,15 @@ class ManifestResult:
     @property
     def size(self) -> int:
         return len(self.content)
+
+
+def from_docker_hub(pull: PullContext, image: str) -> bool:
+    """Whether the image would come from a Docker Hub upstream: the one its host names,
+    else the group's first upstream (where an unqualified name is asked first)."""
+    host, _ = split_host(image)
+    if host is not None:
+        return any(entry.docker_hub and entry.answers_to(host) for entry in pull.upstreams)
+    return bool(pull.upstreams) and pull.upstreams[0].docker_hub
 
 
 def _result(row: Manifest, cache: str) -> ManifestResult:
@@ -368,6 +379,7 @@ async def _by_digest(
     return await _fetch_cold(cache, pull, image, digest, found)
 
 
+@counted_for_group
 async def get_manifest(
     cache: PullThroughCache,
     pull: PullContext,
@@ -387,6 +399,11 @@ async def get_manifest(
         result = await _by_tag(cache, pull, image, reference)
     hit = result.cache != "MISS"
     cache.statistics.add(pull.group.id, **{"manifest_hits" if hit else "manifest_misses": 1})
+    # Docker Hub counts a manifest GET as a pull (a HEAD is free): a GET served
+    # from the cache for an image of a Docker Hub upstream is a pull saved.
+    cache.statistics.usage.record_pull(
+        pull.group.id, image, hit=hit, docker_hub=send_body and from_docker_hub(pull, image)
+    )
     metrics.cache_requests.labels("manifest", result.cache.lower()).inc()
     if send_body:
         record_served(cache.statistics, pull.group.id, "cache" if hit else "upstream", result.size)

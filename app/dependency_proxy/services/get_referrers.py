@@ -38,6 +38,7 @@ from app.dependency_proxy.upstreams import (
     image_sources,
     source_key,
 )
+from app.dependency_proxy.usage import counted_for_group
 
 FILTER = "artifactType"
 
@@ -118,6 +119,7 @@ async def _from_upstreams(
     return FetchedReferrers(_index([]), OCI_INDEX, "")
 
 
+@counted_for_group
 async def get_referrers(
     cache: PullThroughCache,
     pull: PullContext,

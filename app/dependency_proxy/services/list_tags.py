@@ -33,6 +33,7 @@ from app.dependency_proxy.upstreams import (
     image_sources,
     source_key,
 )
+from app.dependency_proxy.usage import counted_for_group
 
 #: Largest page a client may ask for (the CNCF registry has no limit; Docker Hub 10000).
 MAX_PAGE_SIZE = 10_000
@@ -91,6 +92,7 @@ async def _from_upstreams(
     raise first_failure(errors)
 
 
+@counted_for_group
 async def list_tags(
     cache: PullThroughCache, pull: PullContext, image: str, *, n: int | None, last: str | None
 ) -> TagList:

@@ -32,6 +32,7 @@ VARIABLES: dict[str, dict[str, Any]] = {
     "getDependencyProxyDetails": {"fullPath": "acme", "first": 10},
     "getDependencyProxyBlobs": {"fullPath": "acme", "first": 10},
     "getDependencyProxyStatistics": {"fullPath": "acme"},
+    "getDependencyProxyUsage": {"fullPath": "acme", "period": "DAILY"},
     "getDependencyProxyCacheClear": {"fullPath": "acme"},
     "getDependencyProxySettings": {"fullPath": "acme"},
     "getGroups": {"search": "acme"},

@@ -27,6 +27,7 @@ from app.dependency_proxy.upstream import (
     UpstreamClient,
     UpstreamCredentials,
 )
+from app.dependency_proxy.usage import UsageAccumulator, on_behalf_of
 from tests.conftest import TEST_SECRET
 from tests.support.fake_upstream import OCI_MANIFEST, FakeUpstream, sha256_digest
 from tests.support.token_server import free_port
@@ -533,3 +534,22 @@ async def test_rate_limit_headers_are_recorded(
     assert client.rate_limit is not None
     assert (client.rate_limit.limit, client.rate_limit.remaining) == (100, 76)
     assert client.request_counts["200"] >= 2  # the token and the manifest
+
+
+async def test_upstream_responses_count_for_the_group_the_work_is_for(
+    upstream: FakeUpstream, client: UpstreamClient
+) -> None:
+    upstream.add_manifest("library/alpine", MANIFEST, tags=["3.20"])
+    upstream.faults.ratelimit = (100, 76)
+    usage = UsageAccumulator()
+    await client.get_manifest("alpine", "3.20", None, max_size=4096)  # for no group
+    with on_behalf_of(usage, 7):
+        await client.get_manifest("alpine", "3.20", None, max_size=4096)
+    upstream.faults.ratelimit = (100, 75)
+    with on_behalf_of(usage, 8):
+        await client.head_manifest("alpine", "3.20", None)
+
+    seven, eight = usage.pending(7), usage.pending(8)
+    assert [counts.upstream_requests for counts in seven.values()] == [1]  # token kept
+    assert [counts.rate_limit_remaining for counts in seven.values()] == [76]
+    assert [counts.rate_limit_remaining for counts in eight.values()] == [75]
