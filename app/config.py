@@ -65,6 +65,7 @@ class Settings:
     manifest_max_bytes: int = 4 * MIB
     blob_max_bytes: int = 10 * GIB
     cleanup_interval_seconds: int = 300
+    warm_poll_seconds: float = 2.0  # how often the worker looks for queued pre-warm jobs
     tags_list_cache_seconds: int = 60  # a tag list page is reused this long (0: always ask)
     negative_cache_seconds: int = 60  # an upstream 404 for a tag is remembered this long
     metrics_token: str = ""
@@ -233,6 +234,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "manifest_max_bytes": _parse_positive_int,
     "blob_max_bytes": _parse_positive_int,
     "cleanup_interval_seconds": _parse_positive_int,
+    "warm_poll_seconds": _parse_positive_float,
     "tags_list_cache_seconds": _parse_non_negative_int,
     "negative_cache_seconds": _parse_non_negative_int,
     "metrics_token": str,

@@ -7,6 +7,7 @@ never a traceback; `--json` prints a single JSON object on stdout.
 from app.cli import (  # noqa: F401  (register the commands)
     cache,
     cache_images,
+    cache_warm,
     database,
     group_tokens,
     groups,

@@ -1,0 +1,126 @@
+"""Pre-warm for real (issue 13 point 2): `dockyard cache warm` beside a running server,
+against the reference registry, then skopeo pulls what the warm fetched; the
+upstream's access log counts every GET."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_pull_with_skopeo import assert_dir_holds, copy_to_dir
+from tests.support.dockyard_server import DOCKYARD, DockyardServer
+from tests.support.fixtures import SeededReferenceRegistry
+from tests.support.images import SeededImages
+
+pytestmark = pytest.mark.e2e
+
+
+def warm(server: DockyardServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """`dockyard cache warm ARGS` as an operator runs it, stdout a pipe (not a terminal)."""
+    return subprocess.run(
+        [DOCKYARD, "cache", "warm", *args],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_warm_then_skopeo_pull_costs_one_upstream_get_per_blob(
+    tmp_path: Path, reference_registry: SeededReferenceRegistry, seeded_images: SeededImages
+) -> None:
+    alpine, busybox = seeded_images.alpine, seeded_images.busybox
+    amd64 = busybox.for_platform("amd64")
+    server = DockyardServer(tmp_path / "dockyard", reference_registry.url)
+    server.cli("migrate")
+    olga = server.provision("olga", "acme")
+    with server:
+        reference_registry.reset_counts()
+        job = server.cli("cache", "warm", "acme", "alpine:3.19", "busybox:1.36")
+
+        assert job["state"] == "done" and job["platforms"] == ["linux/amd64"]
+        by_image = {image["image"]: image for image in job["images"]}
+        assert by_image["alpine:3.19"]["layers_done"] == len(alpine.blobs)
+        assert by_image["alpine:3.19"]["bytes_done"] == sum(blob.size for blob in alpine.blobs)
+        assert by_image["busybox:1.36"]["layers_total"] == len(amd64.blobs)
+        assert all(image["state"] == "done" and not image["error"] for image in job["images"])
+        # Only linux/amd64 of the index: each of its blobs once, nothing of arm64.
+        for blob in (*alpine.blobs, *amd64.blobs):
+            assert reference_registry.blob_requests(blob.digest) == 1
+        arm64 = busybox.for_platform("arm64")
+        assert all(reference_registry.blob_requests(blob.digest) == 0 for blob in arm64.blobs)
+
+        reference_registry.reset_counts()
+        target = copy_to_dir(server, f"olga:{olga.token}", "acme", "alpine:3.19", tmp_path / "a")
+        assert_dir_holds(target, alpine)
+        assert reference_registry.blob_requests(method=None) == 0  # all from the cache
+
+
+def test_warm_racing_a_pull_of_the_same_image_fetches_each_blob_once(
+    tmp_path: Path, reference_registry: SeededReferenceRegistry, seeded_images: SeededImages
+) -> None:
+    image = seeded_images.many_layers
+    server = DockyardServer(tmp_path / "dockyard", reference_registry.url)
+    server.cli("migrate")
+    olga = server.provision("olga", "acme")
+    with server:
+        reference_registry.reset_counts()
+        results: dict[str, subprocess.CompletedProcess[str]] = {}
+        warming = threading.Thread(
+            target=lambda: results.setdefault("warm", warm(server, "acme", "many-layers", "--json"))
+        )
+        warming.start()
+        target = copy_to_dir(
+            server, f"olga:{olga.token}", "acme", "many-layers:latest", tmp_path / "pulled"
+        )
+        warming.join(timeout=180)
+
+        assert results["warm"].returncode == 0, results["warm"].stderr
+        assert json.loads(results["warm"].stdout)["state"] == "done"
+        assert_dir_holds(target, image)
+        for blob in image.blobs:  # whoever came first, the other joined its download
+            assert reference_registry.blob_requests(blob.digest) == 1
+
+
+def test_cli_prints_plain_progress_lines_and_clear_errors(
+    tmp_path: Path, reference_registry: SeededReferenceRegistry, seeded_images: SeededImages
+) -> None:
+    nginx = seeded_images.nginx
+    server = DockyardServer(tmp_path / "dockyard", reference_registry.url)
+    server.cli("migrate")
+    server.provision("olga", "acme")
+
+    done = warm(server, "acme", "nginx:1.25")
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "\x1b" not in done.stdout  # no terminal: no redrawing
+    assert lines[0].startswith("warm job ") and lines[0].endswith(" for acme queued")
+    total = sum(blob.size for blob in nginx.blobs)
+    assert any(
+        line.startswith(f"nginx:1.25: done, {len(nginx.blobs)}/{len(nginx.blobs)} layers")
+        for line in lines
+    )
+    assert any(f"/{total / 1024:.1f} KiB" in line or f"/{total} B" in line for line in lines)
+    assert lines[-1].endswith(" done")
+
+    missing = warm(server, "acme", "no-such-image:1.0", "--json")
+    assert missing.returncode == 1
+    failed = json.loads(missing.stdout)
+    assert failed["state"] == "failed"
+    assert "does not exist" in failed["images"][0]["error"]
+    assert missing.stderr.startswith("error: warm job")
+
+    for bad, message in (
+        ("Bad Name!", "is not an image reference"),
+        ("ghcr.io/owner/tool:1", "has no upstream for ghcr.io"),
+    ):
+        refused = warm(server, "acme", bad)
+        assert refused.returncode == 1 and message in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    wrong_platform = warm(server, "acme", "nginx:1.25", "--platform", "amd64")
+    assert wrong_platform.returncode == 1 and "is not a platform" in wrong_platform.stderr
