@@ -13,6 +13,7 @@ from starlette.responses import Response
 from app.accounts.principal import Principal
 from app.dependency_proxy.models import CacheStatus, Manifest
 from app.dependency_proxy.services.clear_cache import clear_cache as clear
+from app.dependency_proxy.services.find_warm_jobs import find_warm_jobs, may_start_warm_job
 from app.dependency_proxy.services.group_cache import (
     CacheSummary,
     get_cache_summary,
@@ -27,6 +28,7 @@ from web.rendering import flash, group_crumbs, redirect, render
 
 PAGE = "dependency_proxy"
 PAGE_SIZE = 20
+WARM_JOBS_SHOWN = 5
 CLEARED = "All items in the cache are scheduled for removal."
 CLEARING = "Clearing the cache: its items are being scheduled for removal."
 
@@ -128,6 +130,8 @@ async def show(request: Request, principal: Principal, group: Group) -> Response
         "crumbs": [*group_crumbs(group), ("Dependency Proxy", None)],
         "tab": "dependency_proxy",
         "upstream_host": _upstream_host(request),
+        "can_warm": await may_start_warm_job(principal, group),
+        "warm_jobs": await find_warm_jobs(principal, group.full_path, first=WARM_JOBS_SHOWN),
     }
     return render(request, "dependency_proxy.html", context, principal=principal)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -59,8 +59,8 @@ class WarmJobView:
     platforms: tuple[str, ...]  # empty with all_platforms
     all_platforms: bool
     created_by: str
-    created_at: str
-    finished_at: str | None
+    created_at: datetime
+    finished_at: datetime | None
     images: tuple[WarmImageView, ...]
 
     @property
@@ -76,8 +76,8 @@ class WarmJobView:
             "platforms": list(self.platforms),
             "all_platforms": self.all_platforms,
             "created_by": self.created_by,
-            "created_at": self.created_at,
-            "finished_at": self.finished_at,
+            "created_at": self.created_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "images": [image.__dict__ for image in self.images],
         }
 
@@ -174,10 +174,6 @@ async def finish(held: Claim) -> None:
     )
 
 
-def _stamp(moment: object) -> str | None:
-    return None if moment is None else str(moment)
-
-
 async def view_of(job: WarmJob, group_path: str) -> WarmJobView:
     images = await WarmJobImage.filter(job_id=job.id).order_by("position")
     return WarmJobView(
@@ -187,8 +183,8 @@ async def view_of(job: WarmJob, group_path: str) -> WarmJobView:
         platforms=platforms_of(job),
         all_platforms=job.all_platforms,
         created_by=job.created_by,
-        created_at=str(job.created_at),
-        finished_at=_stamp(job.finished_at),
+        created_at=job.created_at,
+        finished_at=job.finished_at,
         images=tuple(
             WarmImageView(
                 image=str(ImageName(row.image, row.reference)),

@@ -209,9 +209,9 @@ async def run_warm_jobs_forever(
 ) -> None:
     """Started by the lifespan beside the cleanup worker: runs jobs as they come."""
     while True:
+        await asyncio.sleep(interval_seconds)
         try:
             while await run_next_warm_job(cache, settings) is not None:
                 pass
         except Exception:  # keep the worker alive; the job's lease lets it be retried
             log.exception("warm jobs failed")
-        await asyncio.sleep(interval_seconds)
