@@ -5,6 +5,7 @@ upstream's access log counts every GET."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import threading
 from pathlib import Path
@@ -38,6 +39,7 @@ def test_warm_then_skopeo_pull_costs_one_upstream_get_per_blob(
     server = DockyardServer(tmp_path / "dockyard", reference_registry.url)
     server.cli("migrate")
     olga = server.provision("olga", "acme")
+    bob = server.provision("bob", "beta")
     with server:
         reference_registry.reset_counts()
         job = server.cli("cache", "warm", "acme", "alpine:3.19", "busybox:1.36")
@@ -58,6 +60,20 @@ def test_warm_then_skopeo_pull_costs_one_upstream_get_per_blob(
         target = copy_to_dir(server, f"olga:{olga.token}", "acme", "alpine:3.19", tmp_path / "a")
         assert_dir_holds(target, alpine)
         assert reference_registry.blob_requests(method=None) == 0  # all from the cache
+
+        # The rows are acme's only: beta's first pull is beta's own, and the stored
+        # bytes reach it only after the upstream said yes to beta (a HEAD per blob).
+        with sqlite3.connect(server.data_dir / "dockyard.sqlite3") as connection:
+            rows = connection.execute(
+                "SELECT g.full_path, COUNT(*) FROM dependency_proxy_blobs b "
+                "JOIN groups g ON g.id = b.group_id GROUP BY g.full_path"
+            ).fetchall()
+        assert rows == [("acme", len(alpine.blobs) + len(amd64.blobs))]
+        reference_registry.reset_counts()
+        target = copy_to_dir(server, f"bob:{bob.token}", "beta", "alpine:3.19", tmp_path / "b")
+        assert_dir_holds(target, alpine)
+        assert reference_registry.blob_requests(method="GET") == 0
+        assert reference_registry.blob_requests(method="HEAD") == len(alpine.blobs)
 
 
 def test_warm_racing_a_pull_of_the_same_image_fetches_each_blob_once(

@@ -30,7 +30,7 @@ from app.dependency_proxy import warm_jobs
 from app.dependency_proxy.bodies import StreamBody
 from app.dependency_proxy.cache import PullThroughCache
 from app.dependency_proxy.errors import DependencyProxyError
-from app.dependency_proxy.models import WarmJob, WarmJobImage, WarmState
+from app.dependency_proxy.models import Blob, CacheStatus, WarmJob, WarmJobImage, WarmState
 from app.dependency_proxy.references import DIGEST_RE, index_platforms
 from app.dependency_proxy.services.authorize_pull import PullContext, authorize_pull
 from app.dependency_proxy.services.get_blob import get_blob
@@ -102,6 +102,10 @@ async def _fetch_blob(
     cache: PullThroughCache, pull: PullContext, row: WarmJobImage, digest: str
 ) -> None:
     """The blob through the cache; a download is read to its end (that records the row)."""
+    held = await Blob.filter(group_id=pull.group.id, digest=digest, status=CacheStatus.DEFAULT)
+    if held:  # already the group's: nothing to fetch, and nothing served to count
+        row.bytes_done += held[0].size
+        return
     body = await get_blob(cache, pull, row.image, digest)
     if not isinstance(body, StreamBody) or body.cache == "HIT":
         if isinstance(body, StreamBody):
