@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import sys
 from typing import TYPE_CHECKING, TextIO
 
@@ -64,6 +65,9 @@ class _Progress:
     def show(self, images: tuple[WarmImageView, ...]) -> None:
         lines = [_line(image, self.terminal) for image in images]
         if self.terminal:
+            # A wrapped line would throw the redrawing off: cut to the terminal's width.
+            width = max(20, shutil.get_terminal_size().columns - 1)
+            lines = [line[:width] for line in lines]
             if self.drawn:
                 self.out.write(f"\x1b[{self.drawn}F")
             self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))
@@ -168,4 +172,4 @@ def cache_warm(
         click.echo(f"warm job {view.id} {view.state}")
     if view.state != "done":
         failed = [image.image for image in view.images if image.state == "failed"]
-        raise Failure(f"warm job {view.id} {view.state}: failed: {', '.join(failed) or 'none'}")
+        raise Failure(f"warm job {view.id} {view.state}; not warmed: {', '.join(failed) or '-'}")

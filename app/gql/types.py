@@ -16,16 +16,15 @@ from graphql import GraphQLError
 from app.dependency_proxy.models import Blob, CacheStatus, GroupSetting, ImageTtlGroupPolicy
 from app.dependency_proxy.models import Manifest as ManifestModel
 from app.dependency_proxy.services import group_cache
-from app.dependency_proxy.services.find_warm_jobs import find_warm_jobs
 from app.dependency_proxy.services.group_cache import CacheSummary
 from app.errors import DockyardError
 from app.gql.cache_clear import DependencyProxyCacheClear
 from app.gql.connections import Connection, connection
 from app.gql.context import Info
-from app.gql.scalars import BigInt, DependencyProxyManifestID, Time, global_id, human_size, id_of
+from app.gql.scalars import BigInt, DependencyProxyManifestID, Time, global_id, human_size
 from app.gql.upstreams import DependencyProxyUpstream, upstreams_of
 from app.gql.users import AccessLevelType, GroupAccessToken, UserCore
-from app.gql.warm_jobs import DependencyProxyWarmJob
+from app.gql.warm_jobs import DependencyProxyWarmJob, warm_jobs_of
 from app.groups import access_tokens
 from app.groups import services as groups
 from app.groups.models import Group as GroupModel
@@ -334,13 +333,7 @@ class Group:
     async def dependency_proxy_warm_jobs(
         self, info: Info, first: int = 20, id: strawberry.ID | None = None
     ) -> list[DependencyProxyWarmJob]:
-        job_id = id_of(str(id), "DependencyProxy::WarmJob") if id is not None else None
-        if id is not None and job_id is None:
-            return []
-        views = await field_errors(
-            find_warm_jobs(info.context.viewer, self.model.full_path, first=first, job_id=job_id)
-        )
-        return [DependencyProxyWarmJob.of(view) for view in views]
+        return await field_errors(warm_jobs_of(info.context.viewer, self.model, first, id))
 
     @strawberry.field
     async def dependency_proxy_upstream_rate_limit(

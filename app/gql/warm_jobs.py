@@ -7,8 +7,11 @@ from enum import Enum
 
 import strawberry
 
+from app.accounts.principal import Principal
+from app.dependency_proxy.services.find_warm_jobs import find_warm_jobs
 from app.dependency_proxy.warm_jobs import WarmImageView, WarmJobView
-from app.gql.scalars import BigInt, Time, global_id
+from app.gql.scalars import BigInt, Time, global_id, id_of
+from app.groups.models import Group
 
 
 @strawberry.enum(name="DependencyProxyWarmJobState")
@@ -75,3 +78,14 @@ class DependencyProxyWarmJob:
             finished_at=Time(view.finished_at) if view.finished_at else None,
             images=[DependencyProxyWarmJobImage.of(image) for image in view.images],
         )
+
+
+async def warm_jobs_of(
+    viewer: Principal, group: Group, first: int, ident: strawberry.ID | None
+) -> list[DependencyProxyWarmJob]:
+    """`Group.dependencyProxyWarmJobs`: the newest jobs, or the one `ident` names."""
+    job_id = id_of(str(ident), "DependencyProxy::WarmJob") if ident is not None else None
+    if ident is not None and job_id is None:
+        return []
+    views = await find_warm_jobs(viewer, group.full_path, first=first, job_id=job_id)
+    return [DependencyProxyWarmJob.of(view) for view in views]

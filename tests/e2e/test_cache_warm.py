@@ -130,6 +130,7 @@ def test_cli_prints_plain_progress_lines_and_clear_errors(
     assert failed["state"] == "failed"
     assert "does not exist" in failed["images"][0]["error"]
     assert missing.stderr.startswith("error: warm job")
+    assert "not warmed: no-such-image:1.0" in missing.stderr
 
     for bad, message in (
         ("Bad Name!", "is not an image reference"),
