@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.web_support import PASSWORD, browser, dockyard, new_page, sign_in
+from tests.e2e.web_support import PASSWORD, browser, dockyard, new_page, screenshot, sign_in
 from tests.support.dockyard_server import DockyardServer
 from tests.support.images import SeededImages
 
@@ -56,6 +56,8 @@ def test_owner_warms_from_the_form_and_watches_it_finish(
     failed = lines.nth(1).inner_text()
     assert "no-such-image:1" in failed and "failed" in failed and "does not exist" in failed
     assert job.locator(".warm-state").inner_text() == "failed"
+    page.locator("#warm").scroll_into_view_if_needed()
+    screenshot(page, "warm-progress", full_page=False)
 
 
 def test_bad_input_is_told_on_the_page_and_guests_get_no_form(members: None, new_page: Any) -> None:
