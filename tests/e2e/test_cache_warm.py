@@ -8,6 +8,8 @@ import json
 import sqlite3
 import subprocess
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,59 @@ def test_cli_prints_plain_progress_lines_and_clear_errors(
         assert "Traceback" not in refused.stderr
     wrong_platform = warm(server, "acme", "nginx:1.25", "--platform", "amd64")
     assert wrong_platform.returncode == 1 and "is not a platform" in wrong_platform.stderr
+
+
+def test_a_job_left_running_by_a_dead_process_is_finished_after_a_restart(
+    tmp_path: Path, reference_registry: SeededReferenceRegistry, seeded_images: SeededImages
+) -> None:
+    nginx = seeded_images.nginx
+    server = DockyardServer(tmp_path / "dockyard", reference_registry.url)
+    server.cli("migrate")
+    server.provision("olga", "acme")
+    # What a process killed mid-job leaves: RUNNING, half done, its lease run out
+    # (stamped as Tortoise writes them: ISO with the offset).
+    now = datetime.now(UTC)
+    started, lapsed = (now - timedelta(minutes=5)).isoformat(" "), (now - timedelta(minutes=1))
+    database = server.data_dir / "dockyard.sqlite3"
+    with sqlite3.connect(database) as connection:
+        (group_id,) = connection.execute("SELECT id FROM groups WHERE path = 'acme'").fetchone()
+        job_id = connection.execute(
+            "INSERT INTO dependency_proxy_warm_jobs (group_id, state, platforms, all_platforms, "
+            "created_by, holder, lease_until, created_at, started_at) "
+            "VALUES (?, 1, 'linux/amd64', 0, 'operator', 'dead', ?, ?, ?)",
+            (group_id, lapsed.isoformat(" "), started, started),
+        ).lastrowid
+        connection.execute(
+            "INSERT INTO dependency_proxy_warm_job_images (job_id, position, image, reference, "
+            "state, layers_total, layers_done, bytes_total, bytes_done) "
+            "VALUES (?, 0, 'nginx', '1.25', 1, 3, 1, 100, 40)",
+            (job_id,),
+        )
+
+    with server:  # its worker looks every DOCKYARD_WARM_POLL_SECONDS (2)
+        deadline = time.monotonic() + 60
+        state = None
+        while time.monotonic() < deadline:
+            with sqlite3.connect(database) as connection:
+                (state,) = connection.execute(
+                    "SELECT state FROM dependency_proxy_warm_jobs WHERE id = ?", (job_id,)
+                ).fetchone()
+            if state in (2, 3):
+                break
+            time.sleep(0.5)
+
+    assert state == 2  # done
+    with sqlite3.connect(database) as connection:
+        image = connection.execute(
+            "SELECT state, layers_total, layers_done, bytes_total, bytes_done, error "
+            "FROM dependency_proxy_warm_job_images WHERE job_id = ?",
+            (job_id,),
+        ).fetchone()
+        holder = connection.execute(
+            "SELECT holder FROM dependency_proxy_warm_jobs WHERE id = ?", (job_id,)
+        ).fetchone()[0]
+    total = sum(blob.size for blob in nginx.blobs)
+    assert image == (2, len(nginx.blobs), len(nginx.blobs), total, total, None)
+    assert holder != "dead"
+    for blob in nginx.blobs:
+        assert reference_registry.blob_requests(blob.digest) == 1
