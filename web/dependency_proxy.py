@@ -13,7 +13,7 @@ from starlette.responses import Response
 from app.accounts.principal import Principal
 from app.dependency_proxy.models import CacheStatus, Manifest
 from app.dependency_proxy.services.clear_cache import clear_cache as clear
-from app.dependency_proxy.services.find_warm_jobs import find_warm_jobs, may_start_warm_job
+from app.dependency_proxy.services.find_warm_jobs import find_warm_jobs
 from app.dependency_proxy.services.group_cache import (
     CacheSummary,
     get_cache_summary,
@@ -130,9 +130,9 @@ async def show(request: Request, principal: Principal, group: Group) -> Response
         "crumbs": [*group_crumbs(group), ("Dependency Proxy", None)],
         "tab": "dependency_proxy",
         "upstream_host": _upstream_host(request),
-        "can_warm": await may_start_warm_job(principal, group),
-        "warm_jobs": await find_warm_jobs(principal, group.full_path, first=WARM_JOBS_SHOWN),
     }
+    warm = await find_warm_jobs(principal, group, first=WARM_JOBS_SHOWN)
+    context.update(can_warm=warm.may_start, warm_jobs=warm.jobs)
     return render(request, "dependency_proxy.html", context, principal=principal)
 
 

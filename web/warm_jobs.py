@@ -48,9 +48,9 @@ async def start(request: Request, principal: Principal, group: Group) -> Respons
 
 async def progress(request: Request, principal: Principal, group: Group) -> Response:
     """The newest jobs as JSON (what `--json` prints per job), for the page's poll."""
-    jobs = await find_warm_jobs(principal, group.full_path, first=RECENT_JOBS)
+    found = await find_warm_jobs(principal, group, first=RECENT_JOBS)
     return JSONResponse(
-        {"jobs": [job.as_dict() for job in jobs]}, headers={"Cache-Control": "no-store"}
+        {"jobs": [job.as_dict() for job in found.jobs]}, headers={"Cache-Control": "no-store"}
     )
 
 

@@ -98,13 +98,13 @@ async def _follow(
         runner = asyncio.create_task(run_warm_job(pull_cache, settings, held))
     try:
         while True:
-            (view,) = await find_warm_jobs(OPERATOR, group_path, job_id=job_id)
+            (view,) = (await find_warm_jobs(OPERATOR, group_path, job_id=job_id)).jobs
             if show is not None:
                 show.show(view.images)
             if view.finished or (runner is not None and runner.done()):
                 if runner is not None:
                     await runner  # its failure, if any, is the command's
-                    (view,) = await find_warm_jobs(OPERATOR, group_path, job_id=job_id)
+                    (view,) = (await find_warm_jobs(OPERATOR, group_path, job_id=job_id)).jobs
                     if show is not None:
                         show.show(view.images)
                 return view

@@ -175,26 +175,39 @@ async def finish(held: Claim) -> None:
 
 
 async def view_of(job: WarmJob, group_path: str) -> WarmJobView:
-    images = await WarmJobImage.filter(job_id=job.id).order_by("position")
-    return WarmJobView(
-        id=job.id,
-        group_path=group_path,
-        state=WarmState(job.state).label,
-        platforms=platforms_of(job),
-        all_platforms=job.all_platforms,
-        created_by=job.created_by,
-        created_at=job.created_at,
-        finished_at=job.finished_at,
-        images=tuple(
-            WarmImageView(
-                image=str(ImageName(row.image, row.reference)),
-                state=WarmState(row.state).label,
-                layers_total=row.layers_total,
-                layers_done=row.layers_done,
-                bytes_total=row.bytes_total,
-                bytes_done=row.bytes_done,
-                error=row.error,
-            )
-            for row in images
-        ),
+    return (await views_of([job], group_path))[0]
+
+
+async def views_of(jobs: list[WarmJob], group_path: str) -> list[WarmJobView]:
+    """The jobs with their images (one query for all of them)."""
+    images: dict[int, list[WarmJobImage]] = {job.id: [] for job in jobs}
+    if jobs:
+        rows = await WarmJobImage.filter(job_id__in=list(images)).order_by("job_id", "position")
+        for row in rows:
+            images[row.job_id].append(row)  # type: ignore[attr-defined]
+    return [
+        WarmJobView(
+            id=job.id,
+            group_path=group_path,
+            state=WarmState(job.state).label,
+            platforms=platforms_of(job),
+            all_platforms=job.all_platforms,
+            created_by=job.created_by,
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+            images=tuple(_image_view(row) for row in images[job.id]),
+        )
+        for job in jobs
+    ]
+
+
+def _image_view(row: WarmJobImage) -> WarmImageView:
+    return WarmImageView(
+        image=str(ImageName(row.image, row.reference)),
+        state=WarmState(row.state).label,
+        layers_total=row.layers_total,
+        layers_done=row.layers_done,
+        bytes_total=row.bytes_total,
+        bytes_done=row.bytes_done,
+        error=row.error,
     )

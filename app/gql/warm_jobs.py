@@ -87,5 +87,5 @@ async def warm_jobs_of(
     job_id = id_of(str(ident), "DependencyProxy::WarmJob") if ident is not None else None
     if ident is not None and job_id is None:
         return []
-    views = await find_warm_jobs(viewer, group.full_path, first=first, job_id=job_id)
-    return [DependencyProxyWarmJob.of(view) for view in views]
+    found = await find_warm_jobs(viewer, group, first=first, job_id=job_id)
+    return [DependencyProxyWarmJob.of(view) for view in found.jobs]

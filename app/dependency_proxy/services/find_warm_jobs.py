@@ -1,7 +1,9 @@
-"""A group's pre-warm jobs and their progress, for anyone who may read the group;
-whether a principal may start one (Owners and Maintainers: `policy.can_maintain`)."""
+"""A group's pre-warm jobs and their progress, for anyone who may read the group,
+and whether the principal may start one (Owners and Maintainers: `policy.can_maintain`)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from app.accounts.principal import Principal
 from app.dependency_proxy import warm_jobs
@@ -15,21 +17,33 @@ from app.groups.services import find_readable_group
 MAX_JOBS = 100
 
 
+@dataclass(frozen=True)
+class WarmJobs:
+    may_start: bool  # whether to offer the form (the start itself checks again)
+    jobs: list[WarmJobView]  # newest first
+
+
 async def find_warm_jobs(
-    principal: Principal, group_path: str, *, first: int = 20, job_id: int | None = None
-) -> list[WarmJobView]:
+    principal: Principal,
+    group: Group | str,
+    *,
+    first: int = 20,
+    job_id: int | None = None,
+) -> WarmJobs:
     """The group's newest jobs (at most `first`), or only `job_id` (NotFound when the
     group has no such job: another group's job id tells nothing)."""
-    group = await find_readable_group(principal, group_path)
+    if isinstance(group, str):
+        group = await find_readable_group(principal, group)
+        may_start = await policy.can_maintain(principal, group)
+    else:
+        # A Maintainer reads the group: one policy look for the page's usual visitor.
+        may_start = await policy.can_maintain(principal, group)
+        if not may_start:
+            await policy.require_read(principal, group)
     query = WarmJob.filter(group_id=group.id)
     if job_id is not None:
         query = query.filter(id=job_id)
     jobs = await query.order_by("-id").limit(max(1, min(first, MAX_JOBS)))
     if job_id is not None and not jobs:
         raise NotFound(f"no warm job {job_id} in {group.full_path}")
-    return [await warm_jobs.view_of(job, group.full_path) for job in jobs]
-
-
-async def may_start_warm_job(principal: Principal, group: Group) -> bool:
-    """Whether pages should offer the warm form (the start itself checks again)."""
-    return await policy.can_maintain(principal, group)
+    return WarmJobs(may_start, await warm_jobs.views_of(jobs, group.full_path))
