@@ -25,6 +25,7 @@ from app import db, health, metrics
 from app.accounts import housekeeping, user_sessions
 from app.config import Settings, load_settings, prepare_data_dir
 from app.dependency_proxy.cleanup import run_cleanup_forever
+from app.dependency_proxy.services.run_warm_job import run_warm_jobs_forever
 from app.external_url import ExternalUrlCheck, HostMismatches
 from app.identity import DockyardAuthentication, principal_of
 from app.logging import AccessLogMiddleware
@@ -130,6 +131,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             runtime.background(
                 run_cleanup_forever(runtime.cache, settings.cleanup_interval_seconds),
                 "cache cleanup",
+            )
+            runtime.background(
+                run_warm_jobs_forever(runtime.cache, settings, settings.warm_poll_seconds),
+                "cache warm jobs",
             )
             runtime.every(housekeeping.SWEEP_SECONDS, housekeeping.sweep, "accounts sweep")
             yield

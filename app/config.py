@@ -67,6 +67,7 @@ class Settings:
     cleanup_interval_seconds: int = 300
     # The instance's disk budget for cached bytes (0: none); admins may override it.
     disk_budget: int = 0
+    warm_poll_seconds: float = 2.0  # how often the worker looks for queued pre-warm jobs
     tags_list_cache_seconds: int = 60  # a tag list page is reused this long (0: always ask)
     negative_cache_seconds: int = 60  # an upstream 404 for a tag is remembered this long
     metrics_token: str = ""
@@ -253,6 +254,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "blob_max_bytes": _parse_positive_int,
     "cleanup_interval_seconds": _parse_positive_int,
     "disk_budget": parse_size,
+    "warm_poll_seconds": _parse_positive_float,
     "tags_list_cache_seconds": _parse_non_negative_int,
     "negative_cache_seconds": _parse_non_negative_int,
     "metrics_token": str,

@@ -3,6 +3,7 @@ import { installCopyButtons } from "./copy.js";
 import { installAutoSubmit, installDialogs } from "./dialogs.js";
 import { installRefresh } from "./refresh.js";
 import { installScopePresets } from "./presets.js";
+import { installWarmProgress } from "./warm.js";
 
 document.documentElement.classList.add("js");
 installCopyButtons();
@@ -10,3 +11,4 @@ installDialogs();
 installAutoSubmit();
 installRefresh();
 installScopePresets();
+installWarmProgress();

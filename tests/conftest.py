@@ -45,6 +45,9 @@ def settings(tmp_path: Path, migrated_template: Path) -> Settings:
             data_dir=data_dir,
             secret_key=TEST_SECRET,
             external_url="http://dockyard.test",
+            # The pre-warm worker would poll beside the requests tests measure; tests
+            # run warm jobs themselves (tests/e2e run the worker for real).
+            warm_poll_seconds=3600.0,
         )
     )
 

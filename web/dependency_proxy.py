@@ -13,6 +13,7 @@ from starlette.responses import Response
 from app.accounts.principal import Principal
 from app.dependency_proxy.models import CacheStatus, Manifest
 from app.dependency_proxy.services.clear_cache import clear_cache as clear
+from app.dependency_proxy.services.find_warm_jobs import find_warm_jobs
 from app.dependency_proxy.services.group_cache import (
     CacheSummary,
     get_cache_summary,
@@ -28,6 +29,7 @@ from web.usage_charts import usage_charts
 
 PAGE = "dependency_proxy"
 PAGE_SIZE = 20
+WARM_JOBS_SHOWN = 5
 CLEARED = "All items in the cache are scheduled for removal."
 CLEARING = "Clearing the cache: its items are being scheduled for removal."
 
@@ -131,6 +133,8 @@ async def show(request: Request, principal: Principal, group: Group) -> Response
         "upstream_host": _upstream_host(request),
         "usage": await usage_charts(request, principal, group),
     }
+    warm = await find_warm_jobs(principal, group, first=WARM_JOBS_SHOWN)
+    context.update(can_warm=warm.may_start, warm_jobs=warm.jobs)
     return render(request, "dependency_proxy.html", context, principal=principal)
 
 

@@ -12,7 +12,15 @@ from app.accounts.principal import Principal
 from app.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
 from app.groups import services as groups
 from app.groups.models import AccessLevel, Group
-from web import access_tokens, cache_images, dependency_proxy, members, settings, upstreams
+from web import (
+    access_tokens,
+    cache_images,
+    dependency_proxy,
+    members,
+    settings,
+    upstreams,
+    warm_jobs,
+)
 from web.guards import signed_in, text
 from web.rendering import error_page, flash, group_crumbs, redirect, render, sentence
 
@@ -21,6 +29,7 @@ GroupPage = Callable[[Request, Principal, Group], Awaitable[Response]]
 GROUP_PAGES: dict[tuple[str, str], GroupPage] = {
     **dependency_proxy.pages,
     **cache_images.pages,
+    **warm_jobs.pages,
     **settings.pages,
     **upstreams.pages,
     **members.pages,

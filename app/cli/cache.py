@@ -15,7 +15,7 @@ from app.groups import services as groups
 
 @main.group()
 def cache() -> None:
-    """Clear a group's cache, delete or pin one image, run the cleanup now, recount."""
+    """Clear a group's cache, delete, pin or pre-warm images, run the cleanup now, recount."""
 
 
 @cache.command("clear")

@@ -327,3 +327,69 @@ class ImageUsage(Model):
         table = "dependency_proxy_image_usage"
         unique_together = (("group", "image_name", "starts_at"),)
         indexes = (("starts_at",),)
+
+
+class WarmState(IntEnum):
+    QUEUED = 0
+    RUNNING = 1
+    DONE = 2
+    FAILED = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class WarmJob(Model):
+    """A pre-warm of some images into a group's cache (`warm_jobs.py`).
+
+    Queued by an Owner or Maintainer, claimed by one worker (`holder`) whose
+    `lease_until` it renews while it runs: a job whose lease passed belongs to
+    a process that died, and the next claim takes it over.
+    """
+
+    id = fields.IntField(primary_key=True)
+    group: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Group", related_name="dependency_proxy_warm_jobs", on_delete=fields.CASCADE
+    )
+    state = fields.IntEnumField(WarmState, default=WarmState.QUEUED)
+    # Empty with all_platforms false: linux/amd64 (the default for an index).
+    platforms = fields.CharField(max_length=1024, default="")
+    all_platforms = fields.BooleanField(default=False)
+    # Who started it: the run pulls as this user (None: the operator at the command
+    # line). Their jobs go with a deleted user: nobody else's rights would stand in.
+    user: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    created_by = fields.CharField(max_length=255)
+    holder = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "dependency_proxy_warm_jobs"
+        indexes = (("group_id", "id"), ("state", "id"))
+
+
+class WarmJobImage(Model):
+    """One image of a warm job and its progress (blobs: config and layers)."""
+
+    id = fields.IntField(primary_key=True)
+    job: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.WarmJob", related_name="images", on_delete=fields.CASCADE
+    )
+    position = fields.IntField()
+    image = fields.CharField(max_length=512)
+    reference = fields.CharField(max_length=255)
+    state = fields.IntEnumField(WarmState, default=WarmState.QUEUED)
+    layers_total = fields.IntField(default=0)
+    layers_done = fields.IntField(default=0)
+    bytes_total = fields.BigIntField(default=0)
+    bytes_done = fields.BigIntField(default=0)
+    error = fields.CharField(max_length=1024, null=True)
+
+    class Meta:
+        table = "dependency_proxy_warm_job_images"
+        unique_together = (("job", "position"),)

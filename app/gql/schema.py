@@ -9,6 +9,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.gql.mutations.clear_dependency_proxy_cache import clear_dependency_proxy_cache_mutation
+from app.gql.mutations.create_dependency_proxy_warm_job import (
+    create_dependency_proxy_warm_job_mutation,
+)
 from app.gql.mutations.dependency_proxy_upstream_create import (
     dependency_proxy_upstream_create_mutation,
 )
@@ -72,6 +75,10 @@ class Mutation:
     update_dependency_proxy_manifest = _mutation(
         update_dependency_proxy_manifest_mutation,
         "Dockyard: pin or unpin a cached image; pinned images never expire (Owner).",
+    )
+    create_dependency_proxy_warm_job = _mutation(
+        create_dependency_proxy_warm_job_mutation,
+        "Dockyard: pull images into a group's cache ahead of a rollout (Owner, Maintainer).",
     )
     dependency_proxy_upstream_create = _mutation(
         dependency_proxy_upstream_create_mutation,

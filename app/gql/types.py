@@ -25,6 +25,7 @@ from app.gql.scalars import BigInt, DependencyProxyManifestID, Time, global_id, 
 from app.gql.upstreams import DependencyProxyUpstream, upstreams_of
 from app.gql.usage import DependencyProxyUsage, UsagePeriod, usage_of
 from app.gql.users import AccessLevelType, GroupAccessToken, UserCore
+from app.gql.warm_jobs import DependencyProxyWarmJob, warm_jobs_of
 from app.groups import access_tokens
 from app.groups import services as groups
 from app.groups.models import Group as GroupModel
@@ -337,6 +338,12 @@ class Group:
     async def dependency_proxy_cache_clear(self, info: Info) -> DependencyProxyCacheClear | None:
         progress = (await self._summary(info)).last_clear
         return DependencyProxyCacheClear.of(progress) if progress is not None else None
+
+    @strawberry.field(description="Dockyard: the newest pre-warm jobs, or the one `id` names.")
+    async def dependency_proxy_warm_jobs(
+        self, info: Info, first: int = 20, id: strawberry.ID | None = None
+    ) -> list[DependencyProxyWarmJob]:
+        return await field_errors(warm_jobs_of(info.context.viewer, self.model, first, id))
 
     @strawberry.field
     async def dependency_proxy_upstream_rate_limit(

@@ -2,7 +2,8 @@
 
 GitLab's rules: membership of an ancestor group counts for its descendants;
 pulling through the proxy needs Guest; settings, TTL policy, upstream
-credentials, members, tokens and clearing the cache need Owner; instance admins
+credentials, members, tokens and clearing the cache need Owner; pre-warming
+the cache needs Maintainer; instance admins
 (and the operator at the command line) may do everything. Tokens are further
 limited by their scopes; a deploy token only works for its own group and that
 group's subgroups; a group access token acts as its bot, a member of its group
@@ -74,6 +75,13 @@ async def can_administer(principal: Principal, group: Group) -> bool:
     return await level_at_least(principal, group, AccessLevel.OWNER)
 
 
+async def can_maintain(principal: Principal, group: Group) -> bool:
+    """May start cache work that fills the group's cache (pre-warm jobs): Maintainer or Owner."""
+    if not principal.may_use_api or not principal.has_scope("api"):
+        return False
+    return await level_at_least(principal, group, AccessLevel.MAINTAINER)
+
+
 def not_found(full_path: str) -> NotFound:
     return NotFound(f"group {full_path!r} not found")
 
@@ -94,6 +102,19 @@ async def require_administer(principal: Principal, group: Group, what: str = "ma
             f"to {what}, use a token with the api scope"
         )
     raise PermissionDenied(f"only Owners of {group.full_path} may {what}")
+
+
+async def require_maintain(principal: Principal, group: Group, what: str) -> None:
+    """Maintainer, Owner (or admin) with a credential that may change things."""
+    if await can_maintain(principal, group):
+        return
+    await require_read(principal, group)
+    if principal.may_use_api and await level_at_least(principal, group, AccessLevel.MAINTAINER):
+        raise InsufficientScope(
+            "this token has the read_api scope, which only reads: "
+            f"to {what}, use a token with the api scope"
+        )
+    raise PermissionDenied(f"only Owners and Maintainers of {group.full_path} may {what}")
 
 
 def require_api_write(principal: Principal, what: str) -> None:

@@ -54,6 +54,7 @@ FORM_CHANGES: dict[str, tuple[str | None, dict[str, str | list[str]]]] = {
     # acme's one cached image, alpine:3.19, is the first manifest row.
     "/groups/acme/-/dependency_proxy/images/delete": ("ada", {"manifest_id": "1"}),
     "/groups/acme/-/dependency_proxy/images/pin": ("ada", {"manifest_id": "1", "pinned": "1"}),
+    "/groups/acme/-/dependency_proxy/warm": ("ada", {"images": "alpine:3.19"}),
     "/groups/acme/-/settings/packages_and_registries": (
         "ada",
         {"revalidation_interval": "60"},  # and `enabled` unchecked: switched off
@@ -283,6 +284,8 @@ MUTATIONS: dict[str, str] = {
     '{id: "gid://dockyard/DependencyProxy::Manifest/1"}) { errors }',
     "updateDependencyProxyManifest": "updateDependencyProxyManifest(input: "
     '{id: "gid://dockyard/DependencyProxy::Manifest/1", pinned: true}) { errors }',
+    "createDependencyProxyWarmJob": 'createDependencyProxyWarmJob(input: {groupPath: "acme", '
+    'images: ["alpine:3.19"]}) { errors }',
     "groupCreate": 'groupCreate(input: {path: "acme/new"}) { errors }',
     "groupMemberAdd": 'groupMemberAdd(input: {groupPath: "acme", username: "vic", '
     "accessLevel: DEVELOPER}) { errors }",

@@ -41,6 +41,10 @@ VARIABLES: dict[str, dict[str, Any]] = {
     "updateDependencyProxySettings": {"input": {"groupPath": "acme", "enabled": True}},
     "updateDependencyProxyImageTtlGroupPolicy": {"input": {"groupPath": "acme", "ttl": 30}},
     "clearDependencyProxyCache": {"groupPath": "acme"},
+    "createDependencyProxyWarmJob": {
+        "input": {"groupPath": "acme", "images": ["alpine:3.19"], "platforms": ["linux/arm64"]}
+    },
+    "getDependencyProxyWarmJobs": {"fullPath": "acme", "first": 5},
     # The test's one cached manifest (alpine:latest) is the first row.
     "destroyDependencyProxyManifest": {"id": "gid://dockyard/DependencyProxy::Manifest/1"},
     "updateDependencyProxyManifest": {
