@@ -23,7 +23,9 @@ PAGE = "/admin/usage"
 async def show(request: Request, principal: Principal) -> Response:
     settings = request.app.state.settings
     try:
-        usage = await get_instance_usage(principal, settings.data_dir, clock.now())
+        usage = await get_instance_usage(
+            principal, settings.data_dir, clock.now(), settings.disk_budget
+        )
     except PermissionDenied:
         raise PermissionDenied("The admin area is for administrators only.") from None
     context = {

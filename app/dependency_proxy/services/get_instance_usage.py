@@ -23,6 +23,7 @@ from app.dependency_proxy import sql
 from app.dependency_proxy.models import CacheStatus
 from app.dependency_proxy.usage import DAY, day_of
 from app.groups.models import Group
+from app.instance.services import disk_budget
 
 TOP = 10
 TOP_IMAGES_DAYS = 30
@@ -71,6 +72,11 @@ class InstanceUsage:
     images_by_size: tuple[ImageSize, ...]
     cached_bytes: int  # every group's cache, shared bytes counted per group (as GitLab's sizes)
     disk: DiskUse | None  # None when the data folder cannot be measured
+    budget_bytes: int = 0  # the instance's disk budget (0: none), the admin's or the default
+
+    @property
+    def budget_ratio(self) -> float:
+        return self.cached_bytes / self.budget_bytes if self.budget_bytes else 0.0
 
 
 async def _paths(group_ids: set[int]) -> dict[int, str]:
@@ -126,8 +132,11 @@ def _name(image: str, reference: str) -> str:
     return f"{image}{'@' if reference.startswith('sha256:') else ':'}{reference}"
 
 
-async def get_instance_usage(principal: Principal, data_dir: Path, now: datetime) -> InstanceUsage:
-    """Administrators only (PermissionDenied otherwise)."""
+async def get_instance_usage(
+    principal: Principal, data_dir: Path, now: datetime, default_budget: int = 0
+) -> InstanceUsage:
+    """Administrators only (PermissionDenied otherwise). `default_budget`:
+    DOCKYARD_DISK_BUDGET, which an admin's budget overrides."""
     require_admin_reader(principal, "see the instance's usage")
     groups, cached_bytes = await _groups_by_size()
     pulled = await _images_by_pulls(now)
@@ -157,4 +166,5 @@ async def get_instance_usage(principal: Principal, data_dir: Path, now: datetime
         ),
         cached_bytes=cached_bytes,
         disk=await asyncio.to_thread(_disk_use, data_dir),
+        budget_bytes=await disk_budget(default_budget),
     )

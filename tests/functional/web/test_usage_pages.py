@@ -12,6 +12,7 @@ from app.accounts.models import User
 from app.dependency_proxy.models import Manifest
 from app.dependency_proxy.usage import UsageAccumulator, observe_upstream_response, on_behalf_of
 from app.groups.models import AccessLevel, Group
+from app.instance.models import InstanceSetting
 from tests.functional.web.conftest import Browser, MakeBrowser, make_group, make_user
 from tests.support.cache_rows import add_blob, add_manifest
 
@@ -91,7 +92,14 @@ async def test_admin_sees_sizes_top_images_and_disk(
     largest = html[html.index('id="images-by-size"') :]
     assert largest.index("postgres:16") < largest.index("alpine:3.19")
     assert "150.00 MiB" in largest
-    assert 'id="disk-free"' in html and 'id="disk-budget"' in html
+    assert 'id="disk-free"' in html
+    assert "No instance disk budget is set" in html
+
+    await InstanceSetting.filter().update(disk_budget_bytes=600 * 1024 * 1024)
+    budgeted = (await admin.get("/admin/usage")).text
+    budget = budgeted[budgeted.index('id="disk-budget"') :]
+    # 150 MiB + 3 MiB of manifests and 150 MiB of blobs against 600 MiB.
+    assert budget.startswith('id="disk-budget">Instance disk budget: <strong>600.00 MiB</strong>')
 
 
 async def test_only_admins_reach_the_instance_usage(
