@@ -156,8 +156,11 @@ async def test_requests_cost_the_same_for_a_small_and_a_large_cache(surfaces: Su
     large = await requests(surfaces)
     for name, statements in large.items():
         assert len(statements) == len(small[name]), (name, [s.sql for s in statements])
-    # Authentication, policy, settings, totals, one page and its neighbour check.
-    assert len(large["page 1"]) <= 20, [s.sql for s in large["page 1"]]
+    # Authentication, policy, settings, totals, one page and its neighbour check, the
+    # usage charts (hours, days) and the warm jobs. Each service checks the policy
+    # itself, so the page reads the principal's membership once per service (7 of
+    # the 22): a per-request memo of the level would save those.
+    assert len(large["page 1"]) <= 22, [s.sql for s in large["page 1"]]
     assert len(large["GraphQL details"]) <= 20, [s.sql for s in large["GraphQL details"]]
     assert len(large["admin"]) <= 12, [s.sql for s in large["admin"]]
 
