@@ -10,9 +10,6 @@ BIN := $(VENV)/bin
 TEST_PACKAGES := docker-registry docker.io skopeo podman containerd uidmap chromium postgresql
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
-# The in-process tests run on this many workers (pytest-xdist, one file per worker
-# at a time); the end-to-end tests, which drive shared daemons, run one at a time.
-TEST_JOBS ?= 2
 
 .PHONY: run screenshots test test-fast bench bench-scale lint format migrations clean system-run system-test
 
@@ -24,11 +21,10 @@ test: $(TEST_STAMP) system-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -n $(TEST_JOBS) --dist loadfile tests/unit tests/functional tests/security
-	$(BIN)/pytest tests/e2e
+	$(BIN)/pytest
 
 test-fast: $(TEST_STAMP)
-	$(BIN)/pytest -n $(TEST_JOBS) --dist loadfile tests/unit tests/functional
+	$(BIN)/pytest tests/unit tests/functional
 
 # wrk measures manifest requests/s (an httpx loop if it is missing), nginx is the
 # bar for cached blobs (not started as a service: the bench runs its own); granian,
