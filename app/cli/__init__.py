@@ -8,6 +8,7 @@ from app.cli import (  # noqa: F401  (register the commands)
     cache,
     cache_images,
     cache_limits,
+    cache_usage,
     cache_warm,
     database,
     group_tokens,
