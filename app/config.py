@@ -153,6 +153,17 @@ _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*((?:[kmgtp]i?)?b?)", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
 
 
+def human_size(size: int | None) -> str:
+    """As the pages and the command line show sizes: 1.50 KiB, 23.40 MiB, 0 B
+    (`parse_size` reads them back)."""
+    value = float(size or 0)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    return f"{value:.2f} TiB"  # pragma: no cover
+
+
 def parse_size(value: str) -> int:
     """Bytes from `10GiB`, `500 MB`, `1.5TiB` or a plain number of bytes (the one rule,
     for the settings, the CLI, pages and GraphQL). Binary units (KiB) are powers of

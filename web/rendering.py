@@ -13,22 +13,13 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from app import clock
 from app.accounts.principal import Principal
 from app.accounts.sessions import CSRF_FIELD, csrf_token
+from app.config import human_size
 from app.groups.models import Group
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 FLASH_KEY = "flash"
 
 Crumb = tuple[str, str | None]
-
-
-def human_size(size: int | None) -> str:
-    """GitLab's style: 1.5 KiB, 23.4 MiB, 0 B."""
-    value = float(size or 0)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.2f} {unit}"
-        value /= 1024
-    return f"{value:.2f} TiB"  # pragma: no cover
 
 
 def time_ago(moment: datetime | None) -> str:

@@ -24,7 +24,7 @@ from app.groups import services as groups
 def cache_limit(group_path: str, size: str, as_json: bool) -> None:
     """Limit GROUP_PATH's cache to SIZE (10GiB, 500MB, bytes), or `none` to remove the
     limit. Over it, the least recently pulled images are evicted."""
-    from app.dependency_proxy.eviction import human_size
+    from app.config import human_size
     from app.dependency_proxy.services.update_settings import update_dependency_proxy_settings
 
     remove = size.strip().lower() == "none"
@@ -116,7 +116,8 @@ def _overrun(item: Any) -> dict[str, Any]:
 
 
 def _text(result: Any, dry_run: bool) -> str:
-    from app.dependency_proxy.eviction import RECENT, human_size, why
+    from app.config import human_size
+    from app.dependency_proxy.eviction import RECENT, why
 
     items = result.plan.evictions if dry_run else result.evicted
     verb = "would evict" if dry_run else "evicted"

@@ -25,7 +25,7 @@ from app.groups import services as groups
 def cache_usage(group_path: str, daily: bool, as_json: bool) -> None:
     """Pulls, hits, misses and bytes of GROUP_PATH's cache per hour (or day), with the
     bytes and Docker Hub pulls the cache saved."""
-    from app.dependency_proxy.eviction import human_size
+    from app.config import human_size
     from app.dependency_proxy.services.get_usage import UsageReport, get_group_usage
     from app.dependency_proxy.usage import DAILY, HOURLY
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from app.config import human_size
 from app.dependency_proxy import cached_images, sql
 from app.dependency_proxy.models import Blob, GroupCacheTotals, GroupSetting, Manifest
 from app.dependency_proxy.pins import protected_of
@@ -356,12 +357,3 @@ def why(item: Eviction | Overrun) -> str:
     if item.reason == INSTANCE_BUDGET:
         return f"over instance budget {limit}"
     return f"disk full: making room down to {limit}"
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.2f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
