@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -125,6 +125,11 @@ class CommitsWhileCleanupLooks:
 class CleanupCache:
     store: LocalBlobStore
     downloads: CommitsWhileCleanupLooks | NoDownloads
+    # The size limits' part of the cache (cleanup.Cache): no limits here.
+    disk_budget: int = 0
+    eviction_wanted: asyncio.Event = field(default_factory=asyncio.Event)
+    space_needed: int = 0
+    usage: tuple[int, int] | None = None
 
     async def sweep(self) -> None:
         """Nothing to sweep here."""

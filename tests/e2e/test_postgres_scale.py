@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -19,7 +18,7 @@ from tortoise.backends.base import executor as base_executor
 from app import db
 from app.accounts import records as accounts
 from app.accounts.principal import Principal
-from app.config import Settings, load_settings
+from app.config import load_settings
 from app.dependency_proxy import cleanup, clearing
 from app.dependency_proxy.cache_totals import CacheTotals, recount, totals_of
 from app.dependency_proxy.cleanup import run_cleanup_once
@@ -33,6 +32,7 @@ from app.dependency_proxy.services.group_cache import (
 from app.dependency_proxy.storage.local import LocalBlobStore
 from app.groups import records as groups
 from app.groups.models import AccessLevel
+from tests.functional.test_cleanup import CleanupRuntime
 from tests.support.bulk_rows import PostgresRows
 from tests.support.postgres import PostgresServer, postgres_bin
 from tests.support.statements import CACHE_TABLES, Statement, capture_statements
@@ -43,22 +43,6 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed"),
 ]
-
-
-@dataclass
-class NoDownloads:
-    async def in_flight_of(self, digests: Sequence[str]) -> set[str]:
-        return set()
-
-
-@dataclass
-class CleanupRuntime:
-    settings: Settings
-    store: LocalBlobStore
-    downloads: NoDownloads = field(default_factory=NoDownloads)
-
-    async def sweep(self) -> None:
-        """Nothing to sweep: no spools, no uploads."""
 
 
 @pytest.fixture
@@ -132,7 +116,7 @@ async def test_hot_queries_use_indexes_on_postgres(
 
         statements.clear()
         runtime = CleanupRuntime(settings, LocalBlobStore(tmp_path))
-        done = await run_cleanup_once(runtime)  # type: ignore[arg-type]
+        done = await run_cleanup_once(runtime)
         assert (done.manifests_deleted, done.blobs_deleted) == (2_000, 10_000)
         assert await assert_indexed(list(statements)) >= 20
         for group in (big, small):
